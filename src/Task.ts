@@ -1,0 +1,226 @@
+/**
+ * Tasks: functions whose calls run on the pool while the caller goes on.
+ *
+ * `Task.make(name, fn)` turns `fn` into a task. Calling the task submits one
+ * run of `fn` to the `TaskPool` in context and returns a `Handle` at once
+ * (under `TaskPool.serial`, after running it inline). Most programs ignore the
+ * handle: the pool's scope waits for every task. Use `Task.await` for one
+ * result, `Task.group` to wait for a batch and collect its results.
+ *
+ * Errors: the first failure of a task fails the pool with that task's own
+ * error, which surfaces at the next submit, `TaskPool.join`, group end, or
+ * when the pool's scope closes. The error type of a task appears at each call,
+ * so a program's error type already lists every error its tasks can raise.
+ * Inside `Task.group`, a failure belongs to the group: the group fails with it
+ * at once, and the pool goes on if the caller handles it.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import { type Engine, type Handle as RunHandle, HandleKey, type Run, type TaskDef } from "./internal/model.ts"
+import { TaskTimeoutError } from "./TaskError.ts"
+import { TaskPool } from "./TaskPool.ts"
+
+const TypeId: unique symbol = Symbol.for("effect-lateral/Task")
+
+/**
+ * A task: call it to submit a run of its function.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Task<in Args extends ReadonlyArray<any>, out A, out E = never, out R = never> {
+  (...args: Args): Effect.Effect<Handle<A, E>, E, R | TaskPool>
+  /** The name given to `Task.make`, used in errors and traces. */
+  readonly name: string
+  readonly [TypeId]: TaskDef
+}
+
+/**
+ * A submitted task. Await it with `Task.await`, or ignore it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Handle<out A, out E = never> extends RunHandle<A, E> {}
+
+/**
+ * Options of `Task.make`.
+ *
+ * - `timeout`: bounds each attempt; an attempt that runs longer fails with
+ *   `TaskTimeoutError`.
+ * - `retry`: an Effect `Schedule` that retries a failed attempt (timeouts included).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<E> {
+  readonly timeout?: Duration.Input | undefined
+  readonly retry?: Schedule.Schedule<unknown, E> | undefined
+}
+
+/**
+ * Declares a task.
+ *
+ * **Example** (A task, called in a loop)
+ *
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Task, TaskPool } from "effect-lateral"
+ *
+ * const load = Task.make(
+ *   "load",
+ *   (id: number) => Effect.log(`loading ${id}`),
+ *   { timeout: "10 seconds", retry: Schedule.exponential("100 millis").pipe(Schedule.upTo({ times: 3 })) }
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   for (let id = 0; id < 100; id++) yield* load(id)
+ * }).pipe(Effect.provide(TaskPool.layer()))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make: {
+  <Args extends ReadonlyArray<any>, A, E, R>(
+    name: string,
+    fn: (...args: Args) => Effect.Effect<A, E, R>,
+    options: Options<NoInfer<E> | TaskTimeoutError> & { readonly timeout: Duration.Input }
+  ): Task<Args, A, E | TaskTimeoutError, R>
+  <Args extends ReadonlyArray<any>, A, E, R>(
+    name: string,
+    fn: (...args: Args) => Effect.Effect<A, E, R>,
+    options?: Options<NoInfer<E>>
+  ): Task<Args, A, E, R>
+} = <Args extends ReadonlyArray<any>, A, E, R>(
+  name: string,
+  fn: (...args: Args) => Effect.Effect<A, E, R>,
+  options?: Options<E | TaskTimeoutError>
+): Task<Args, A, E, R> => {
+  const def: TaskDef = { name, effect: attempts(name, fn as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>, options) }
+  // The hot path: one effect per call, the pool read straight from the fiber.
+  const task = (...args: Args) => Effect.withFiber((fiber) => Context.getUnsafe(fiber.context, TaskPool).submit(fiber, def, args))
+  Object.defineProperty(task, "name", { value: name })
+  Object.defineProperty(task, TypeId, { value: def })
+  return task as unknown as Task<Args, A, E, R>
+}
+
+/** Applies `timeout` to each attempt, then `retry` around the attempts. */
+const attempts = (
+  name: string,
+  fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
+  options: Options<any> | undefined
+): TaskDef["effect"] => {
+  const timeout = options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
+  const retry = options?.retry
+  if (timeout === undefined && retry === undefined) return (args) => fn(...args)
+  const onTimeout = () => Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout!) }))
+  return (args) => {
+    let attempt = Effect.suspend(() => fn(...args))
+    if (timeout !== undefined) attempt = Effect.timeoutOrElse(attempt, { duration: timeout, orElse: onTimeout })
+    return retry === undefined ? attempt : Effect.retry(attempt, retry)
+  }
+}
+
+/**
+ * Waits for a submitted task and returns its result, or fails with its error.
+ * If the task was interrupted because the pool (or its group) failed, fails
+ * with that failure. Inside a task, the waiting task gives its lane up while
+ * it waits.
+ *
+ * **Example** (Using a task's result)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-lateral"
+ *
+ * const square = Task.make("square", (n: number) => Effect.succeed(n * n))
+ *
+ * const program = Effect.gen(function*() {
+ *   const handle = yield* square(7)
+ *   return yield* Task.await(handle) // 49
+ * })
+ * ```
+ *
+ * @category waiting
+ * @since 0.1.0
+ */
+const await_ = <A, E>(handle: Handle<A, E>): Effect.Effect<A, E> => {
+  const run = handle as unknown as Run
+  return (run.engine as Engine).await(run) as Effect.Effect<A, E>
+}
+
+export { await_ as await }
+
+/**
+ * What `Task.group` returns: the body's value, and the results of the tasks
+ * that ran in the group (unordered, as they finished), by task.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface GroupResult<A> {
+  readonly value: A
+  readonly results: <B>(task: Task<any, B, any, any>) => ReadonlyArray<B>
+}
+
+/**
+ * Runs `body` and waits for every task submitted inside it, and everything
+ * those tasks submit. Groups nest and work inside tasks (a task that fans out
+ * and waits gives its lane up while it waits, so even `maxWorkers: 1` cannot
+ * deadlock).
+ *
+ * The first failure of one of the group's tasks interrupts the body and the
+ * other tasks, and the group fails with that error at once. Handle it, and the
+ * pool goes on.
+ *
+ * **Example** (Fan out, wait, use the results)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-lateral"
+ *
+ * const fetchUser = Task.make("fetchUser", (id: number) => Effect.succeed({ id, name: `user ${id}` }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const group = yield* Task.group(Effect.gen(function*() {
+ *     for (let id = 0; id < 10; id++) yield* fetchUser(id)
+ *   }))
+ *   const users = group.results(fetchUser) // 10 users, in completion order
+ * })
+ * ```
+ *
+ * @category waiting
+ * @since 0.1.0
+ */
+export const group: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<GroupResult<A>, E, R | TaskPool> = Effect.fn(
+  "Task.group"
+)(function*<A, E, R>(body: Effect.Effect<A, E, R>) {
+  const pool = yield* TaskPool
+  const outcome = yield* pool.group(body)
+  return {
+    value: outcome.value,
+    results: <B>(task: Task<any, B, any, any>) => outcome.successesOf(task[TypeId]) as ReadonlyArray<B>
+  }
+})
+
+/**
+ * Whether a value is a task made by `Task.make`.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isTask = (u: unknown): u is Task<ReadonlyArray<unknown>, unknown, unknown, unknown> =>
+  typeof u === "function" && TypeId in u
+
+/**
+ * Whether a value is a task's handle.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isHandle = (u: unknown): u is Handle<unknown, unknown> => typeof u === "object" && u !== null && HandleKey in u

@@ -1,0 +1,249 @@
+/**
+ * The pool that runs tasks, as a service with two layers: `layer`, which runs
+ * tasks in parallel, and `serial`, which runs each task inline at its call.
+ * The program that submits tasks is the same under both; `layerConfig` picks
+ * one from the environment (`LATERAL_*`).
+ *
+ * The parallel pool is scoped: closing its scope waits for every task,
+ * including tasks submitted while it waits, so code after
+ * `Effect.provide(program, TaskPool.layer())` runs once all the work is done.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { availableParallelism } from "node:os"
+import type { Engine, Stats as EngineStats } from "./internal/model.ts"
+import * as Parallel from "./internal/parallel.ts"
+import * as Serial from "./internal/serial.ts"
+import type { PoolTimeoutError } from "./TaskError.ts"
+
+/**
+ * The pool service. Programs rarely touch it directly: calling a task,
+ * `Task.group`, `Task.await`, `TaskPool.join` and `WorkerLocal` all use the
+ * pool found in the context.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class TaskPool extends Context.Service<TaskPool, Service>()("effect-lateral/TaskPool") {}
+
+/**
+ * What a pool offers: `mode` and `maxWorkers` say which pool it is, `stats`
+ * reads its counters; the other members are the operations behind `Task`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Service extends Engine {}
+
+/**
+ * A pool's counters at one moment. `running` counts started tasks that have
+ * not finished (including tasks waiting on their children); `queued`, tasks
+ * waiting for a free lane.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stats extends EngineStats {}
+
+/**
+ * Options of the parallel pool.
+ *
+ * - `maxWorkers`: the most tasks running at once (default: `availableParallelism() * 5`).
+ * - `timeout`: bounds the final wait when the scope closes; on expiry every
+ *   task is interrupted and the scope fails with `PoolTimeoutError`.
+ * - `blockWhenSaturated`: a submit waits for a free lane instead of queueing,
+ *   so a producer of a million tasks holds bounded memory.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly maxWorkers?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly blockWhenSaturated?: boolean | undefined
+}
+
+/**
+ * The default `maxWorkers`: five tasks per core, as pylateral does for I/O-bound work.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultMaxWorkers: number = availableParallelism() * 5
+
+/**
+ * The parallel pool, as a scoped layer.
+ *
+ * **Example** (Running tasks in parallel)
+ *
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import { Task, TaskPool } from "effect-lateral"
+ *
+ * const greet = Task.make("greet", (name: string) => Console.log(`hello ${name}`))
+ *
+ * const program = Effect.gen(function*() {
+ *   for (const name of ["ada", "grace", "edsger"]) yield* greet(name)
+ * }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 10 })))
+ * // every greeting has been printed when `program` completes
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: {
+  (options: Options & { readonly timeout: Duration.Input }): Layer.Layer<TaskPool, PoolTimeoutError>
+  (options?: Options): Layer.Layer<TaskPool>
+} = (options?: Options) =>
+  // Typed by overload: the close fails with `PoolTimeoutError` only when a timeout is set.
+  Layer.effect(TaskPool, Effect.flatMap(validate(options ?? {}), Parallel.make)) as Layer.Layer<TaskPool, never>
+
+/**
+ * The serial pool: each task runs inline at its call, in order, and a failure
+ * surfaces at that call. Use it to debug, or wherever parallelism is unwanted;
+ * the program does not change.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const serial: Layer.Layer<TaskPool> = Layer.effect(TaskPool, Serial.make)
+
+/**
+ * Picks the pool from configuration, read through Effect's `Config` (the
+ * environment by default):
+ *
+ * | variable | meaning |
+ * |---|---|
+ * | `LATERAL_ENABLED` | `false` selects `serial` (default `true`) |
+ * | `LATERAL_WORKERS` | `maxWorkers`, a positive integer |
+ * | `LATERAL_TIMEOUT` | `timeout`, a duration such as `30 seconds` |
+ * | `LATERAL_BLOCK_WHEN_SATURATED` | `blockWhenSaturated`, a boolean |
+ *
+ * Options given in code win over configuration. A bad value fails the layer
+ * with a `ConfigError` naming the variable and the value, before any task runs.
+ *
+ * **Example** (Turning the pool off from the environment)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskPool } from "effect-lateral"
+ *
+ * declare const program: Effect.Effect<void, never, TaskPool.TaskPool>
+ *
+ * // LATERAL_ENABLED=false runs the same program serially
+ * const main = program.pipe(Effect.provide(TaskPool.layerConfig()))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.ConfigError | PoolTimeoutError> =>
+  Layer.unwrap(Effect.map(fromConfig, (config) => {
+    if (!config.enabled) return serial
+    return layer({
+      maxWorkers: options?.maxWorkers ?? config.maxWorkers,
+      timeout: options?.timeout ?? config.timeout,
+      blockWhenSaturated: options?.blockWhenSaturated ?? config.blockWhenSaturated
+    } as Options & { readonly timeout: Duration.Input })
+  }))
+
+/**
+ * Waits until every task submitted so far, and everything those tasks
+ * submit, has finished; then raises the pool's first failure, if any. Use it
+ * as a barrier between two phases of a program.
+ *
+ * Inside a task, `join` waits for the tasks that task has submitted and their
+ * descendants (a task cannot wait for itself). Under `serial` every task has
+ * already finished, so `join` returns at once.
+ *
+ * **Example** (Two phases)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskPool } from "effect-lateral"
+ *
+ * const download = Task.make("download", (id: number) => Effect.log(`download ${id}`))
+ * const index = Task.make("index", (id: number) => Effect.log(`index ${id}`))
+ *
+ * const program = Effect.gen(function*() {
+ *   for (let id = 0; id < 10; id++) yield* download(id)
+ *   yield* TaskPool.join // every download is done
+ *   for (let id = 0; id < 10; id++) yield* index(id)
+ * })
+ * ```
+ *
+ * @category waiting
+ * @since 0.1.0
+ */
+export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) => pool.join)
+
+/**
+ * The current counters of the pool in context.
+ *
+ * @category observability
+ * @since 0.1.0
+ */
+export const stats: Effect.Effect<Stats, never, TaskPool> = TaskPool.useSync((pool) => pool.stats())
+
+// -----------------------------------------------------------------------------
+// options and configuration
+
+interface Settings {
+  readonly maxWorkers: number
+  readonly timeout: Duration.Duration | undefined
+  readonly blockWhenSaturated: boolean
+}
+
+const validate = (options: Options): Effect.Effect<Settings> =>
+  Effect.suspend(() => {
+    const maxWorkers = options.maxWorkers ?? defaultMaxWorkers
+    if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1) {
+      return Effect.die(new Cause.IllegalArgumentError(`TaskPool: maxWorkers must be a positive integer, got ${maxWorkers}`))
+    }
+    let timeout: Duration.Duration | undefined
+    if (options.timeout !== undefined) {
+      const decoded = Duration.fromInput(options.timeout)
+      if (Option.isNone(decoded)) {
+        return Effect.die(new Cause.IllegalArgumentError(`TaskPool: timeout must be a duration, got ${String(options.timeout)}`))
+      }
+      timeout = decoded.value
+    }
+    return Effect.succeed({ maxWorkers, timeout, blockWhenSaturated: options.blockWhenSaturated ?? false })
+  })
+
+/**
+ * One `LATERAL_*` variable. A bad value fails with a `ConfigError` that quotes
+ * it, since Effect's own message names only the variable.
+ */
+const variable = <A>(name: string, config: (name: string) => Config.Config<A>, expected: string): Config.Config<A | undefined> =>
+  config(name).pipe(
+    Config.option,
+    Config.map(Option.getOrUndefined),
+    Config.orElse(() =>
+      Config.String(name).pipe(Config.mapEffect((raw) =>
+        Effect.fail(
+          new Config.ConfigError(
+            new ConfigProvider.SourceError({ message: `${name}=${JSON.stringify(raw)} is not ${expected}` })
+          )
+        )
+      ))
+    )
+  )
+
+const booleans = "a boolean (true/false, yes/no, on/off, 1/0)"
+
+const fromConfig = Config.all({
+  enabled: variable("LATERAL_ENABLED", Config.Boolean, booleans),
+  maxWorkers: variable("LATERAL_WORKERS", (name) => Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), name), "a positive integer"),
+  timeout: variable("LATERAL_TIMEOUT", Config.Duration, "a duration such as \"30 seconds\""),
+  blockWhenSaturated: variable("LATERAL_BLOCK_WHEN_SATURATED", Config.Boolean, booleans)
+}).pipe(Config.map((config) => ({ ...config, enabled: config.enabled ?? true })))

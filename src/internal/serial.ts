@@ -1,0 +1,82 @@
+/**
+ * The serial pool: every task runs inline, in the caller's fiber, at its call.
+ * A failure surfaces at that call. This is pylateral with no pool entered.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import { CurrentPlace, type Engine, Group, type GroupOutcome, Lane, Run, type Stats, type TaskDef } from "./model.ts"
+
+/** Builds the serial pool; worker-local instances are released when the scope closes. */
+export const make: Effect.Effect<Engine, never, Scope.Scope> = Effect.map(Effect.scope, (scope) => new SerialPool(scope))
+
+class SerialPool implements Engine {
+  readonly mode = "serial"
+  readonly maxWorkers = 1
+  /** The one lane: tasks and the code around them share its worker-local instances. */
+  private readonly lane = new Lane(0)
+  private readonly root: Group
+  private submitted = 0
+  private succeeded = 0
+  private failed = 0
+  private interrupted = 0
+  private running = 0
+
+  private readonly scope: Scope.Scope
+  constructor(scope: Scope.Scope) {
+    this.scope = scope
+    this.root = new Group(this, false)
+  }
+
+  readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>) => {
+    const place = fiber.getRef(CurrentPlace)
+    const group = place !== undefined && place.group.owner === this ? place.group : this.root
+    const run = new Run(this, def, args, fiber.context, group, undefined, undefined)
+    this.submitted++
+    this.running++
+    run.lane = this.lane
+    return Effect.suspend(() => def.effect(args) as Effect.Effect<unknown, unknown>).pipe(
+      Effect.provideService(CurrentPlace, run),
+      Effect.exit,
+      Effect.flatMap((exit) => {
+        run.exit = exit
+        this.running--
+        if (exit._tag === "Success") {
+          this.succeeded++
+          group.recordSuccess(def, exit.value)
+          return Effect.succeed(run)
+        }
+        if (Cause.hasInterruptsOnly(exit.cause)) this.interrupted++
+        else this.failed++
+        return Effect.failCause(exit.cause) as Effect.Effect<never>
+      })
+    )
+  }
+
+  readonly await = (run: Run) => run.exit ?? Effect.die(new Error(`Task "${run.task}" has not finished`))
+
+  readonly group = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<GroupOutcome<A>, E, R> =>
+    Effect.withFiber((fiber) => {
+      const group = new Group(this, true)
+      return body.pipe(
+        Effect.provideService(CurrentPlace, { run: fiber.getRef(CurrentPlace)?.run, group }),
+        Effect.map((value) => group.outcome(value))
+      )
+    })
+
+  readonly join = Effect.void
+
+  readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => this.lane.local(key, acquire, this.scope)
+
+  readonly stats = (): Stats => ({
+    submitted: this.submitted,
+    succeeded: this.succeeded,
+    failed: this.failed,
+    interrupted: this.interrupted,
+    running: this.running,
+    queued: 0
+  })
+}
