@@ -19,9 +19,12 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Schedule from "effect/Schedule"
-import { type Engine, type Handle as RunHandle, HandleKey, type Run, type TaskDef } from "./internal/model.ts"
-import { TaskTimeoutError } from "./TaskError.ts"
+import type * as Schema from "effect/Schema"
+import { type Engine, type Handle as RunHandle, HandleKey, type TaskDef } from "./internal/model.ts"
+import { Portable, register } from "./internal/portable.ts"
+import { type PoolTimeoutError, type TaskPayloadError, TaskTimeoutError, type WorkerCrashError } from "./TaskError.ts"
 import { TaskPool } from "./TaskPool.ts"
 
 const TypeId: unique symbol = Symbol.for("effect-lateral/Task")
@@ -63,6 +66,38 @@ export interface Options<E> {
 }
 
 /**
+ * Options of a portable task: one that can run on the pool's worker threads.
+ *
+ * - `module`: the module the task is declared in, `import.meta.url`. A worker
+ *   thread imports it to find the task, so keep the module free of top-level
+ *   work (or guard it with `if (import.meta.main)`).
+ * - `payload`, `success`, `error`: Schemas of the task's one argument, its
+ *   result and its errors; values cross threads in their encoded form.
+ * - `layer`: the services the task needs, built once per lane, on the lane's
+ *   thread, and released when the pool closes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type PortableOptions<P, A, E, R> =
+  & {
+    readonly module: string
+    readonly payload: Schema.Codec<P, any>
+    readonly success: Schema.Codec<A, any>
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<unknown, E | TaskTimeoutError | WorkerCrashError> | undefined
+  }
+  & ([OwnErrors<E>] extends [never] ? { readonly error?: Schema.Codec<never, any> | undefined }
+    : { readonly error: Schema.Codec<OwnErrors<E>, any> })
+  & ([R] extends [never] ? { readonly layer?: Layer.Layer<never, any> | undefined } : { readonly layer: Layer.Layer<R, any> })
+
+/** A task's errors other than effect-lateral's own, which cross threads without a schema. */
+type OwnErrors<E> = Exclude<E, TaskTimeoutError | PoolTimeoutError | TaskPayloadError | WorkerCrashError>
+
+/** The error a task adds when it has a timeout. */
+type TimeoutError<O> = O extends { readonly timeout: Duration.Input } ? TaskTimeoutError : never
+
+/**
  * Declares a task.
  *
  * **Example** (A task, called in a loop)
@@ -82,45 +117,70 @@ export interface Options<E> {
  * }).pipe(Effect.provide(TaskPool.layer()))
  * ```
  *
+ * **Example** (A portable task, which runs on worker threads)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { createHash } from "node:crypto"
+ * import { Task } from "effect-lateral"
+ *
+ * export const sha256 = Task.make(
+ *   "sha256",
+ *   (data: Uint8Array) => Effect.sync(() => createHash("sha256").update(data).digest("hex")),
+ *   { module: import.meta.url, payload: Schema.Uint8Array, success: Schema.String }
+ * )
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */
 export const make: {
-  <Args extends ReadonlyArray<any>, A, E, R>(
+  <P, A, E, R, const O extends PortableOptions<NoInfer<P>, NoInfer<A>, NoInfer<E>, Exclude<NoInfer<R>, TaskPool>>>(
+    name: string,
+    fn: (payload: P) => Effect.Effect<A, E, R>,
+    options: O
+  ): Task<[payload: P], A, E | TaskPayloadError | WorkerCrashError | TimeoutError<O>>
+  <Args extends ReadonlyArray<any>, A, E, R, const O extends Options<NoInfer<E> | TaskTimeoutError> = {}>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>,
-    options: Options<NoInfer<E> | TaskTimeoutError> & { readonly timeout: Duration.Input }
-  ): Task<Args, A, E | TaskTimeoutError, R>
-  <Args extends ReadonlyArray<any>, A, E, R>(
-    name: string,
-    fn: (...args: Args) => Effect.Effect<A, E, R>,
-    options?: Options<NoInfer<E>>
-  ): Task<Args, A, E, R>
-} = <Args extends ReadonlyArray<any>, A, E, R>(
+    options?: O
+  ): Task<Args, A, E | TimeoutError<O>, R>
+} = (
   name: string,
-  fn: (...args: Args) => Effect.Effect<A, E, R>,
-  options?: Options<E | TaskTimeoutError>
-): Task<Args, A, E, R> => {
-  const def: TaskDef = { name, effect: attempts(name, fn as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>, options) }
+  fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
+  options?: Options<any> & Partial<PortableOptions<unknown, unknown, unknown, unknown>>
+): any => {
+  const portable = options?.module === undefined ? undefined : new Portable(name, options as PortableOptionsOf)
+  const def: TaskDef = { name, run: runner(fn, portable), attempts: attempts(name, options), portable }
+  if (portable) register(def as TaskDef & { readonly portable: Portable })
   // The hot path: one effect per call, the pool read straight from the fiber.
-  const task = (...args: Args) => Effect.withFiber((fiber) => Context.getUnsafe(fiber.context, TaskPool).submit(fiber, def, args))
+  const task = (...args: ReadonlyArray<unknown>) =>
+    Effect.withFiber((fiber) => Context.getUnsafe(fiber.context, TaskPool).submit(fiber, def, args))
   Object.defineProperty(task, "name", { value: name })
   Object.defineProperty(task, TypeId, { value: def })
-  return task as unknown as Task<Args, A, E, R>
+  return task as unknown as Task<ReadonlyArray<unknown>, unknown, unknown, unknown>
+}
+
+type PortableOptionsOf = ConstructorParameters<typeof Portable>[1]
+
+/** One attempt in this thread; a portable task's layer is built once per lane. */
+const runner = (
+  fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
+  portable: Portable | undefined
+): TaskDef["run"] => {
+  const layer = portable?.layer
+  if (layer === undefined) return (args) => fn(...args)
+  const services = TaskPool.use((pool) => pool.local(layer, Layer.build(layer)))
+  return (args) => Effect.flatMap(services, (context) => Effect.provideContext(Effect.suspend(() => fn(...args)), context))
 }
 
 /** Applies `timeout` to each attempt, then `retry` around the attempts. */
-const attempts = (
-  name: string,
-  fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
-  options: Options<any> | undefined
-): TaskDef["effect"] => {
+const attempts = (name: string, options: Options<any> | undefined): TaskDef["attempts"] => {
   const timeout = options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
   const retry = options?.retry
-  if (timeout === undefined && retry === undefined) return (args) => fn(...args)
+  if (timeout === undefined && retry === undefined) return (attempt) => attempt
   const onTimeout = () => Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout!) }))
-  return (args) => {
-    let attempt = Effect.suspend(() => fn(...args))
+  return (attempt) => {
     if (timeout !== undefined) attempt = Effect.timeoutOrElse(attempt, { duration: timeout, orElse: onTimeout })
     return retry === undefined ? attempt : Effect.retry(attempt, retry)
   }
@@ -149,10 +209,8 @@ const attempts = (
  * @category waiting
  * @since 0.1.0
  */
-const await_ = <A, E>(handle: Handle<A, E>): Effect.Effect<A, E> => {
-  const run = handle as unknown as Run
-  return (run.engine as Engine).await(run) as Effect.Effect<A, E>
-}
+const await_ = <A, E>(handle: Handle<A, E>): Effect.Effect<A, E> =>
+  (handle as unknown as { readonly engine: Engine }).engine.await(handle) as Effect.Effect<A, E>
 
 export { await_ as await }
 

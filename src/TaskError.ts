@@ -70,3 +70,39 @@ export class PoolTimeoutError extends Schema.TaggedError<PoolTimeoutError>()("Po
     return `The task pool timed out after ${this.timeout} with ${this.pending} task(s) unfinished; they were interrupted`
   }
 }
+
+/**
+ * A portable task's payload does not fit its `payload` schema, so it cannot be
+ * sent to a worker thread. Raised at the call, under every pool, so a program
+ * that runs serially also runs on threads.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskPayloadError extends Schema.TaggedError<TaskPayloadError>()("TaskPayloadError", {
+  task: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Task "${this.task}" got a payload that cannot be sent to a worker thread: ${this.reason}`
+  }
+}
+
+/**
+ * The worker thread running a portable task died (an uncaught exception,
+ * `process.exit`, or running out of memory). Only the tasks that thread held
+ * fail with it; the pool starts a new thread for the next tasks. A `retry`
+ * schedule on the task runs it again on the new thread.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class WorkerCrashError extends Schema.TaggedError<WorkerCrashError>()("WorkerCrashError", {
+  task: Schema.String,
+  thread: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Task "${this.task}" was lost: worker thread ${this.thread} ${this.reason}`
+  }
+}

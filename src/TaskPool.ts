@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { availableParallelism } from "node:os"
+import type { ResourceLimits } from "node:worker_threads"
 import type { Engine, Stats as EngineStats } from "./internal/model.ts"
 import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
@@ -57,19 +58,27 @@ export interface Stats extends EngineStats {}
 /**
  * Options of the parallel pool.
  *
- * - `maxWorkers`: the most tasks running at once (default: `availableParallelism() * 5`).
+ * - `maxWorkers`: the most tasks running at once, of every kind (default:
+ *   `availableParallelism() * 5`).
+ * - `threads`: worker threads for portable tasks (default:
+ *   `min(maxWorkers, availableParallelism())`). They start with the first
+ *   portable task and stop when the pool closes. `0` runs portable tasks on
+ *   the calling thread like any other.
  * - `timeout`: bounds the final wait when the scope closes; on expiry every
  *   task is interrupted and the scope fails with `PoolTimeoutError`.
  * - `blockWhenSaturated`: a submit waits for a free lane instead of queueing,
  *   so a producer of a million tasks holds bounded memory.
+ * - `resourceLimits`: Node's limits for each worker thread (heap sizes, stack).
  *
  * @category models
  * @since 0.1.0
  */
 export interface Options {
   readonly maxWorkers?: number | undefined
+  readonly threads?: number | undefined
   readonly timeout?: Duration.Input | undefined
   readonly blockWhenSaturated?: boolean | undefined
+  readonly resourceLimits?: ResourceLimits | undefined
 }
 
 /**
@@ -125,6 +134,7 @@ export const serial: Layer.Layer<TaskPool> = Layer.effect(TaskPool, Serial.make)
  * |---|---|
  * | `LATERAL_ENABLED` | `false` selects `serial` (default `true`) |
  * | `LATERAL_WORKERS` | `maxWorkers`, a positive integer |
+ * | `LATERAL_THREADS` | `threads`, a non-negative integer |
  * | `LATERAL_TIMEOUT` | `timeout`, a duration such as `30 seconds` |
  * | `LATERAL_BLOCK_WHEN_SATURATED` | `blockWhenSaturated`, a boolean |
  *
@@ -150,7 +160,9 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
   Layer.unwrap(Effect.map(fromConfig, (config) => {
     if (!config.enabled) return serial
     return layer({
+      ...options,
       maxWorkers: options?.maxWorkers ?? config.maxWorkers,
+      threads: options?.threads ?? config.threads,
       timeout: options?.timeout ?? config.timeout,
       blockWhenSaturated: options?.blockWhenSaturated ?? config.blockWhenSaturated
     } as Options & { readonly timeout: Duration.Input })
@@ -192,22 +204,20 @@ export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) =>
  * @category observability
  * @since 0.1.0
  */
-export const stats: Effect.Effect<Stats, never, TaskPool> = TaskPool.useSync((pool) => pool.stats())
+export const stats: Effect.Effect<Stats, never, TaskPool> = TaskPool.use((pool) => pool.stats)
 
 // -----------------------------------------------------------------------------
 // options and configuration
 
-interface Settings {
-  readonly maxWorkers: number
-  readonly timeout: Duration.Duration | undefined
-  readonly blockWhenSaturated: boolean
-}
-
-const validate = (options: Options): Effect.Effect<Settings> =>
+const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
   Effect.suspend(() => {
     const maxWorkers = options.maxWorkers ?? defaultMaxWorkers
     if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1) {
       return Effect.die(new Cause.IllegalArgumentError(`TaskPool: maxWorkers must be a positive integer, got ${maxWorkers}`))
+    }
+    const threads = options.threads ?? Math.min(maxWorkers, availableParallelism())
+    if (!Number.isSafeInteger(threads) || threads < 0) {
+      return Effect.die(new Cause.IllegalArgumentError(`TaskPool: threads must be a non-negative integer, got ${threads}`))
     }
     let timeout: Duration.Duration | undefined
     if (options.timeout !== undefined) {
@@ -217,7 +227,13 @@ const validate = (options: Options): Effect.Effect<Settings> =>
       }
       timeout = decoded.value
     }
-    return Effect.succeed({ maxWorkers, timeout, blockWhenSaturated: options.blockWhenSaturated ?? false })
+    return Effect.succeed({
+      maxWorkers,
+      threads,
+      timeout,
+      blockWhenSaturated: options.blockWhenSaturated ?? false,
+      resourceLimits: options.resourceLimits
+    })
   })
 
 /**
@@ -244,6 +260,7 @@ const booleans = "a boolean (true/false, yes/no, on/off, 1/0)"
 const fromConfig = Config.all({
   enabled: variable("LATERAL_ENABLED", Config.Boolean, booleans),
   maxWorkers: variable("LATERAL_WORKERS", (name) => Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), name), "a positive integer"),
+  threads: variable("LATERAL_THREADS", (name) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name), "a non-negative integer"),
   timeout: variable("LATERAL_TIMEOUT", Config.Duration, "a duration such as \"30 seconds\""),
   blockWhenSaturated: variable("LATERAL_BLOCK_WHEN_SATURATED", Config.Boolean, booleans)
 }).pipe(Config.map((config) => ({ ...config, enabled: config.enabled ?? true })))

@@ -219,7 +219,7 @@ describe("TaskPool.layer", () => {
         yield* TaskPool.join
         return yield* TaskPool.stats
       }).pipe(Effect.provide(TaskPool.layer()))
-      assert.deepStrictEqual(stats, { submitted: 5, succeeded: 5, failed: 0, interrupted: 0, running: 0, queued: 0 })
+      assert.deepStrictEqual(stats, { submitted: 5, succeeded: 5, failed: 0, interrupted: 0, running: 0, queued: 0, threads: 0 })
     }))
 
   it.effect("an inner pool shadows the outer one for its body", () =>
@@ -293,6 +293,22 @@ describe("failures", () => {
       const exit = yield* Fiber.await(fiber)
       assert.deepStrictEqual(exit, Exit.fail(new Boom({ id: 3 })))
       assert.deepStrictEqual(interrupted.sort(), [1, 2])
+      assert.isTrue(tracker.allDone())
+    }))
+
+  it.effect("a task waiting on another task is interrupted cleanly when the pool fails", () =>
+    Effect.gen(function*() {
+      const tracker = fiberTracker()
+      const forever = Task.make("forever", () => Effect.andThen(tracker.track, Effect.never))
+      const waiter = Task.make("waiter", () => Effect.andThen(tracker.track, Effect.flatMap(forever(), Task.await)))
+      const program = Effect.gen(function*() {
+        yield* waiter()
+        yield* failLater(8)
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 })))
+      const fiber = yield* Effect.forkChild(program)
+      yield* TestClock.adjust(10)
+      assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail(new Boom({ id: 8 })))
+      assert.strictEqual(tracker.count(), 2)
       assert.isTrue(tracker.allDone())
     }))
 

@@ -8,15 +8,21 @@ import type * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
+import type { Portable } from "./portable.ts"
+import type { WireResults } from "./protocol.ts"
 
 /** What the pools need to know about a task declared with `Task.make`. */
 export interface TaskDef {
   readonly name: string
-  /** Builds the in-process effect for one call (options such as timeout and retry already applied). */
-  readonly effect: (args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>
+  /** One attempt of one call, in the current thread. */
+  readonly run: (args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>
+  /** Wraps one attempt (in this thread or on a worker) with the task's `timeout` and `retry`. */
+  readonly attempts: (attempt: Effect.Effect<unknown, unknown, unknown>) => Effect.Effect<unknown, unknown, unknown>
+  /** Set for tasks that can run on a worker thread. */
+  readonly portable: Portable | undefined
 }
 
 /** Counters of a pool, as `TaskPool.stats` reports them. */
@@ -27,18 +33,24 @@ export interface Stats {
   readonly interrupted: number
   readonly running: number
   readonly queued: number
+  /** Worker threads alive now (they start with the first portable task). */
+  readonly threads: number
 }
 
 /** The operations behind the public API, implemented by the parallel and the serial pool. */
 export interface Engine {
   readonly mode: "parallel" | "serial"
   readonly maxWorkers: number
-  readonly submit: (fiber: Fiber.Fiber<unknown, unknown>, task: TaskDef, args: ReadonlyArray<unknown>) => Effect.Effect<Run>
-  readonly await: (run: Run) => Effect.Effect<unknown, unknown>
+  readonly submit: (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    task: TaskDef,
+    args: ReadonlyArray<unknown>
+  ) => Effect.Effect<Handle<unknown, unknown>, unknown>
+  readonly await: (handle: Handle<unknown, unknown>) => Effect.Effect<unknown, unknown>
   readonly group: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<GroupOutcome<A>, E, R>
   readonly join: Effect.Effect<void>
   readonly local: <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => Effect.Effect<A, E, Exclude<R, Scope.Scope>>
-  readonly stats: () => Stats
+  readonly stats: Effect.Effect<Stats>
 }
 
 /** A finished group: the body's value and the successes of the group's tasks, by task. */
@@ -120,6 +132,8 @@ export class Run implements Handle<unknown, unknown>, Place {
   declare readonly parent: Run | undefined
   /** The `join` epoch of a top-level run. */
   declare readonly epoch: Epoch | undefined
+  /** A portable task's payload, encoded at submit. */
+  declare encoded: unknown
   /** The run's exit once it has finished. */
   declare exit: Exit.Exit<unknown, unknown> | undefined
   /** Set while the run's fiber is suspended (not for runs that finish synchronously). */
@@ -158,6 +172,7 @@ export class Run implements Handle<unknown, unknown>, Place {
     this.group = group
     this.parent = parent
     this.epoch = epoch
+    this.encoded = undefined
     this.exit = undefined
     this.fiber = undefined
     this.lane = undefined
@@ -207,14 +222,18 @@ export const removeWaiter = (waiters: Array<() => void> | undefined, waiter: () 
 export class Group {
   /** The pool the group belongs to. */
   readonly owner: Engine
+  /** The group's id for worker threads (0 until one needs it). */
+  id = 0
   pending = 0
   failure: Cause.Cause<unknown> | undefined = undefined
+  /** The task whose failure `failure` is, so that it can be encoded for a worker thread. */
+  failedTask: TaskDef | undefined = undefined
   first: Run | undefined = undefined
   last: Run | undefined = undefined
   /** Woken when `pending` reaches 0 or the group fails. */
   readonly waiters: Array<() => void> = []
-  /** The fiber running the group's body, interrupted if the group fails. */
-  body: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** Interrupts the group's body (a fiber here, or on a worker thread) when the group fails. */
+  interruptBody: (() => void) | undefined = undefined
   closed = false
   private readonly successes: Map<TaskDef, Array<unknown>> | undefined
 
@@ -254,6 +273,13 @@ export class Group {
     const values = this.successes.get(def)
     if (values) values.push(value)
     else this.successes.set(def, [value])
+  }
+
+  /** The successes, encoded for a worker thread (the group's tasks are then all portable). */
+  wireResults(): WireResults {
+    return [...(this.successes ?? [])].map(([task, values]) =>
+      [task.portable!.module, task.name, values.map((value) => task.portable!.encodeExit(Exit.succeed(value)))] as const
+    )
   }
 
   outcome<A>(value: A): GroupOutcome<A> {

@@ -1,13 +1,15 @@
 /**
- * The parallel pool: `maxWorkers` lanes on the calling thread.
+ * The parallel pool: `maxWorkers` lanes on the calling thread, and worker
+ * threads for portable tasks.
  *
  * A submitted task starts at once on a free lane, in a fiber of its own that
  * is evaluated immediately (a task that finishes synchronously never touches
  * the scheduler, as in `Effect.forEach`), or waits in a FIFO queue until a
- * lane frees up. A task that waits on the pool (a handle, a group, `join`, or
- * a blocked submit) gives its lane up while it waits and takes the same lane
- * back afterwards, so fanning out and waiting never deadlocks, even with one
- * lane.
+ * lane frees up. A portable task's fiber sends it to the lane's worker thread
+ * and waits for the result, so lanes bound threads' work too. A task that
+ * waits on the pool (a handle, a group, `join`, or a blocked submit) gives its
+ * lane up while it waits and takes the same lane back afterwards, so fanning
+ * out and waiting never deadlocks, even with one lane.
  *
  * @internal
  */
@@ -17,7 +19,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import type * as WorkerThreads from "node:worker_threads"
 import { PoolTimeoutError } from "../TaskError.ts"
 import {
   CurrentPlace,
@@ -25,6 +29,7 @@ import {
   Epoch,
   Group,
   type GroupOutcome,
+  type Handle,
   Lane,
   removeWaiter,
   Run,
@@ -32,28 +37,41 @@ import {
   type TaskDef,
   wakeAll
 } from "./model.ts"
+import { encodeCall, libraryCodec, resolve } from "./portable.ts"
+import type * as Protocol from "./protocol.ts"
+import * as Threads from "./threads.ts"
 
 export interface ParallelOptions {
   readonly maxWorkers: number
+  readonly threads: number
   readonly timeout: Duration.Duration | undefined
   readonly blockWhenSaturated: boolean
+  readonly resourceLimits: WorkerThreads.ResourceLimits | undefined
 }
 
 /** Builds the pool in the current scope; closing the scope waits for every task. */
 export const make = Effect.fnUntraced(function*(options: ParallelOptions) {
   const scope = yield* Effect.scope
-  // Worker-local instances live in a scope that closes after the final wait.
+  // Finalizers run last-added first: worker-local instances, then the threads,
+  // are released only after the final wait below.
   const localsScope = yield* Scope.fork(scope)
   const pool = new ParallelPool(options, localsScope)
+  if (options.threads > 0) {
+    pool.threads = yield* Threads.make(
+      { threads: options.threads, maxWorkers: options.maxWorkers, resourceLimits: options.resourceLimits },
+      pool
+    )
+  }
   // Finalizers are typed as infallible, but a failure here is how the first
   // task failure reaches `Effect.provide(program, layer)` with its own type.
   yield* Scope.addFinalizerExit(scope, (exit) => pool.close(exit) as Effect.Effect<void>)
   return pool as Engine
 })
 
-class ParallelPool implements Engine {
+class ParallelPool implements Engine, Threads.ThreadHost {
   readonly mode = "parallel"
   readonly maxWorkers: number
+  threads: Threads.ThreadPool | undefined = undefined
   private readonly options: ParallelOptions
   private readonly localsScope: Scope.Scope
   private readonly freeLanes: Array<Lane>
@@ -89,15 +107,29 @@ class ParallelPool implements Engine {
   // ---------------------------------------------------------------------------
   // submit and run
 
-  readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<Run> => {
-    if (this.root.failure) return Effect.failCause(this.root.failure) as Effect.Effect<never>
-    if (this.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
+  readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<Run, unknown> => {
     const place = fiber.getRef(CurrentPlace)
     const group: Group = place !== undefined && place.group.owner === this ? place.group : this.root
-    if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
-    if (group.failure) return Effect.failCause(group.failure) as Effect.Effect<never>
     const parent = place?.run !== undefined && place.run.engine === this ? place.run : undefined
-    const run = new Run(this, def, args, fiber.context, group, parent, parent ? undefined : this.epoch)
+    const encoded = encodeCall(def, args)
+    if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+    return this.submitRun(def, args, encoded.success, fiber.context, group, parent)
+  }
+
+  private submitRun(
+    def: TaskDef,
+    args: ReadonlyArray<unknown>,
+    encoded: unknown,
+    context: Context.Context<never>,
+    group: Group,
+    parent: Run | undefined
+  ): Effect.Effect<Run, unknown> {
+    if (this.root.failure) return Effect.failCause(this.root.failure)
+    if (this.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
+    if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
+    if (group.failure) return Effect.failCause(group.failure)
+    const run = new Run(this, def, args, context, group, parent, parent ? undefined : this.epoch)
+    run.encoded = encoded
     this.submitted++
     this.pending++
     group.pending++
@@ -109,16 +141,14 @@ class ParallelPool implements Engine {
     }
     this.enqueue(run)
     if (!this.options.blockWhenSaturated) return Effect.succeed(run)
-    return Effect.as(
-      this.givingUpLane(Effect.callback<void>((resume) => {
-        if (run.lane !== undefined || run.exit !== undefined) return resume(Effect.void)
-        run.onStart = () => resume(Effect.void)
-        return Effect.sync(() => {
-          run.onStart = undefined
-        })
-      })),
-      run
-    )
+    const started = Effect.callback<void>((resume) => {
+      if (run.lane !== undefined || run.exit !== undefined) return resume(Effect.void)
+      run.onStart = () => resume(Effect.void)
+      return Effect.sync(() => {
+        run.onStart = undefined
+      })
+    })
+    return Effect.as(this.givingUpLane(parent, started), run)
   }
 
   private enqueue(run: Run): void {
@@ -138,9 +168,14 @@ class ParallelPool implements Engine {
       run.onStart = undefined
       onStart()
     }
+    const def = run.def
     let effect: Effect.Effect<unknown, unknown, unknown>
     try {
-      effect = run.def.effect(run.args)
+      effect = def.attempts(
+        def.portable !== undefined && this.threads !== undefined
+          ? this.threads.dispatch(run, this.groupId(run.group))
+          : def.run(run.args)
+      )
     } catch (defect) {
       effect = Effect.die(defect)
     }
@@ -186,7 +221,7 @@ class ParallelPool implements Engine {
       this.interrupted++
     } else {
       this.failed++
-      this.fail(group, exit.cause)
+      this.fail(group, exit.cause, run.def)
     }
     if (run.parent === undefined && run.subtree === 1) {
       // The common case of `settle`: a top-level run without live children.
@@ -240,16 +275,15 @@ class ParallelPool implements Engine {
   }
 
   /**
-   * Runs `wait` with the current run's lane given up, then takes the same lane
-   * back. Outside a task of this pool, runs `wait` as it is.
+   * Runs `wait` with `run`'s lane given up, then takes the same lane back.
+   * Without a run of this pool (code outside tasks), runs `wait` as it is.
    */
-  private givingUpLane<A, E, R>(wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.withFiber((fiber) => {
-      const run = fiber.getRef(CurrentPlace)?.run
-      if (run === undefined || run.engine !== this || run.lane === undefined) return wait
+  private givingUpLane<A, E, R>(run: Run | undefined, wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    if (run === undefined || run.engine !== this || run.lane === undefined) return wait
+    return Effect.suspend(() => {
       if (run.waits++ === 0) {
         run.holdsLane = false
-        this.releaseLane(run.lane)
+        this.releaseLane(run.lane!)
       }
       // If the fiber is interrupted while waiting, the continuation never runs
       // and the run finishes without a lane, which is what it should do.
@@ -300,15 +334,16 @@ class ParallelPool implements Engine {
   // failure
 
   /** The first failure of a group interrupts the group; the root group's fails the whole pool. */
-  private fail(group: Group, cause: Cause.Cause<unknown>): void {
+  private fail(group: Group, cause: Cause.Cause<unknown>, task: TaskDef | undefined): void {
     if (group.failure) return
     group.failure = cause
+    group.failedTask = task
     if (group === this.root) {
-      for (const other of this.groups) this.fail(other, cause)
+      for (const other of this.groups) this.fail(other, cause, task)
       for (const epoch of this.sealedEpochs) wakeAll(epoch.waiters)
       wakeAll(this.idleWaiters)
     }
-    group.body?.interruptUnsafe()
+    group.interruptBody?.()
     this.interruptRuns(group)
     wakeAll(group.waiters)
   }
@@ -340,97 +375,198 @@ class ParallelPool implements Engine {
     }
   }
 
-  private failureOf(run: Run): Cause.Cause<unknown> {
+  /** Why a run failed, and the task it is a failure of: its own, or, if it was interrupted, its group's or the pool's. */
+  private failureOf(run: Run): readonly [Cause.Cause<unknown>, TaskDef | undefined] {
     const exit = run.exit as Exit.Failure<unknown, unknown>
-    if (!Cause.hasInterruptsOnly(exit.cause)) return exit.cause
-    // Interrupted because its group or the pool failed: that failure is the answer.
-    return run.group.failure ?? this.root.failure ?? exit.cause
+    if (!Cause.hasInterruptsOnly(exit.cause)) return [exit.cause, run.def]
+    if (run.group.failure) return [run.group.failure, run.group.failedTask]
+    if (this.root.failure) return [this.root.failure, this.root.failedTask]
+    return [exit.cause, run.def]
   }
 
   // ---------------------------------------------------------------------------
   // waiting
 
-  readonly await = (run: Run): Effect.Effect<unknown, unknown> => {
+  /** Waits for `run`, giving `waiter`'s lane up meanwhile, and returns its exit or the failure that stopped it. */
+  private awaitRun(run: Run, waiter: Run | undefined): Effect.Effect<unknown, unknown> {
     const result = Effect.suspend(() => {
       const exit = run.exit!
-      return exit._tag === "Success" ? exit : Effect.failCause(this.failureOf(run))
+      return exit._tag === "Success" ? exit : Effect.failCause(this.failureOf(run)[0])
     })
     if (run.exit) return result
-    return Effect.andThen(
-      this.givingUpLane(Effect.callback<void>((resume) => {
-        if (run.exit) return resume(Effect.void)
-        const wake = () => resume(Effect.void)
-        ;(run.waiters ??= []).push(wake)
-        return Effect.sync(() => removeWaiter(run.waiters, wake))
-      })),
-      result
-    )
+    const finished = Effect.callback<void>((resume) => {
+      if (run.exit) return resume(Effect.void)
+      const wake = () => resume(Effect.void)
+      ;(run.waiters ??= []).push(wake)
+      return Effect.sync(() => removeWaiter(run.waiters, wake))
+    })
+    return Effect.andThen(this.givingUpLane(waiter, finished), result)
   }
+
+  readonly await = (handle: Handle<unknown, unknown>): Effect.Effect<unknown, unknown> =>
+    Effect.withFiber((fiber) => this.awaitRun(handle as Run, fiber.getRef(CurrentPlace)?.run))
 
   private readonly raiseFailure: Effect.Effect<void> = Effect.suspend(() =>
     this.root.failure ? Effect.failCause(this.root.failure) as Effect.Effect<never> : Effect.void
   )
 
+  /** Inside a task, `join` waits for that task's descendants: a task cannot wait for itself. */
+  private joinChildren(run: Run): Effect.Effect<void> {
+    const wait = this.waitUntil(() => run.subtree === 1 || this.root.failure !== undefined, [
+      run.childWaiters ??= [],
+      this.idleWaiters
+    ])
+    return Effect.andThen(this.givingUpLane(run, wait), this.raiseFailure)
+  }
+
   readonly join: Effect.Effect<void> = Effect.withFiber((fiber) => {
     const run = fiber.getRef(CurrentPlace)?.run
-    const failed = () => this.root.failure !== undefined
-    let wait: Effect.Effect<void>
-    if (run !== undefined && run.engine === this) {
-      // Inside a task, join waits for that task's descendants: it cannot wait for itself.
-      wait = this.waitUntil(() => run.subtree === 1 || failed(), [run.childWaiters ??= [], this.idleWaiters])
-    } else {
-      const epoch = this.epoch
-      if (epoch.count > 0) {
-        this.sealedEpochs.push(epoch)
-        this.epoch = new Epoch()
-      }
-      const drained = () => epoch.count === 0 && !this.sealedEpochs.includes(epoch)
-      wait = this.waitUntil(() => drained() || failed(), [epoch.waiters, this.idleWaiters])
+    if (run !== undefined && run.engine === this) return this.joinChildren(run)
+    const epoch = this.epoch
+    if (epoch.count > 0) {
+      this.sealedEpochs.push(epoch)
+      this.epoch = new Epoch()
     }
-    return Effect.andThen(this.givingUpLane(wait), this.raiseFailure)
+    const drained = () => epoch.count === 0 && !this.sealedEpochs.includes(epoch)
+    return Effect.andThen(
+      this.waitUntil(() => drained() || this.root.failure !== undefined, [epoch.waiters, this.idleWaiters]),
+      this.raiseFailure
+    )
   })
+
+  private openGroup(): Group {
+    const group = new Group(this, true)
+    this.groups.add(group)
+    return group
+  }
+
+  private closeGroup(group: Group): void {
+    group.closed = true
+    this.groups.delete(group)
+    this.groupsById.delete(group.id)
+  }
+
+  /**
+   * The end of a group's body: wait for its tasks (giving `waiter`'s lane up)
+   * and raise the group's failure; or, if the body failed, stop the tasks.
+   */
+  private settleGroup(group: Group, bodyFailed: boolean, waiter: Run | undefined): Effect.Effect<void, unknown> {
+    const settled = this.waitUntil(() => group.pending === 0, [group.waiters])
+    if (bodyFailed) {
+      return Effect.suspend(() => {
+        this.interruptRuns(group)
+        return settled
+      })
+    }
+    const settledOrFailed = this.waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters])
+    return Effect.andThen(
+      this.givingUpLane(waiter, settledOrFailed),
+      Effect.suspend(() => group.failure ? Effect.andThen(settled, Effect.failCause(group.failure)) : Effect.void)
+    )
+  }
 
   readonly group = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.withFiber((fiber) => {
       if (this.root.failure) return Effect.failCause(this.root.failure) as Effect.Effect<never>
-      const group = new Group(this, true)
-      this.groups.add(group)
+      const group = this.openGroup()
       const enclosing = fiber.getRef(CurrentPlace)?.run
+      const waiter = enclosing?.engine === this ? enclosing : undefined
       // The body runs in a fiber of its own so that a failing task can interrupt it.
       const bodyFiber = Effect.runForkWith(
         Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
       )(body)
-      group.body = bodyFiber as Fiber.Fiber<unknown, unknown>
-      const settled = this.waitUntil(() => group.pending === 0, [group.waiters])
+      group.interruptBody = () => bodyFiber.interruptUnsafe()
       const stop = Effect.suspend(() => {
         bodyFiber.interruptUnsafe()
-        this.interruptRuns(group)
-        return Effect.andThen(Fiber.await(bodyFiber), settled)
+        return Effect.andThen(Fiber.await(bodyFiber), this.settleGroup(group, true, undefined))
       })
-      const self = this
-      return Effect.gen(function*() {
-        const bodyExit = yield* Fiber.await(bodyFiber)
-        if (bodyExit._tag === "Failure" && !group.failure) {
-          // The body failed or was interrupted on its own: its tasks stop and its cause is the group's.
-          yield* stop
-          return yield* Effect.failCause(bodyExit.cause)
-        }
-        if (!group.failure) {
-          yield* self.givingUpLane(self.waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters]))
-        }
-        if (group.failure) {
-          yield* settled
-          return yield* Effect.failCause(group.failure as Cause.Cause<E>)
-        }
-        return group.outcome((bodyExit as Exit.Success<A>).value)
-      }).pipe(
+      return Fiber.await(bodyFiber).pipe(
+        Effect.flatMap((bodyExit) => {
+          // A body that failed or was interrupted on its own stops the group's tasks and fails the group.
+          const bodyFailed = bodyExit._tag === "Failure" && group.failure === undefined
+          return Effect.andThen(
+            this.settleGroup(group, bodyFailed, waiter),
+            bodyExit._tag === "Failure" ? Effect.failCause(bodyExit.cause) : Effect.succeed(group.outcome(bodyExit.value))
+          )
+        }),
         Effect.onInterrupt(() => stop),
-        Effect.ensuring(Effect.sync(() => {
-          group.closed = true
-          this.groups.delete(group)
-        }))
-      )
+        Effect.ensuring(Effect.sync(() => this.closeGroup(group)))
+      ) as Effect.Effect<GroupOutcome<A>, E, R>
     })
+
+  // ---------------------------------------------------------------------------
+  // questions from tasks on worker threads
+
+  private nextId = 0
+  private readonly groupsById = new Map<number, Group>()
+  /** Runs submitted from worker threads, by the id their handles carry. */
+  private readonly remoteRuns = new Map<number, Run>()
+
+  private groupId(group: Group): number {
+    if (group === this.root) return 0
+    if (group.id === 0) {
+      group.id = ++this.nextId
+      this.groupsById.set(group.id, group)
+    }
+    return group.id
+  }
+
+  readonly answer = (question: Protocol.Question): Effect.Effect<Protocol.WireReply> => {
+    const asking = question._tag === "stats" ? undefined : this.threads!.runOf(question.parent)
+    // A failure goes back encoded with the schemas of the task it is a failure of.
+    const answered = (reply: Effect.Effect<unknown, unknown>, failedTask: () => TaskDef | undefined) =>
+      Effect.matchCause(reply, {
+        onSuccess: (value): Protocol.WireReply => [0, value],
+        onFailure: (cause): Protocol.WireReply => [1, wireFailure(cause, failedTask())]
+      })
+    switch (question._tag) {
+      case "submit": {
+        const group = question.group === 0 ? asking?.group ?? this.root : this.groupsById.get(question.group) ?? this.root
+        const submitted = resolve(question.module, question.name).pipe(
+          Effect.flatMap((def) => this.submitRun(def, [], question.payload, asking?.context ?? Context.empty(), group, asking)),
+          Effect.map((run) => {
+            const id = ++this.nextId
+            this.remoteRuns.set(id, run)
+            this.threads!.onDispatchEnd(question.parent, () => this.remoteRuns.delete(id))
+            return id
+          })
+        )
+        return answered(submitted, () => group.failedTask ?? this.root.failedTask)
+      }
+      case "await": {
+        const run = this.remoteRuns.get(question.run)
+        if (run === undefined) return answered(Effect.die(new Error("Task.await: this handle's task is gone")), () => undefined)
+        const awaited = Effect.map(this.awaitRun(run, asking), (value) => run.def.portable!.encodeExit(Exit.succeed(value)))
+        return answered(awaited, () => this.failureOf(run)[1])
+      }
+      case "join":
+        return answered(asking ? this.joinChildren(asking) : Effect.void, () => this.root.failedTask)
+      case "openGroup": {
+        const group = this.openGroup()
+        const id = this.groupId(group)
+        const lane = asking?.lane?.index ?? 0
+        group.interruptBody = () => this.threads!.interruptBody(lane, id)
+        // A task that ends without closing its group (its thread died) leaves nothing running.
+        this.threads!.onDispatchEnd(question.parent, () => {
+          if (group.closed) return
+          this.interruptRuns(group)
+          this.closeGroup(group)
+        })
+        return Effect.succeed([0, id])
+      }
+      case "closeGroup": {
+        const group = this.groupsById.get(question.group)
+        if (group === undefined) return Effect.succeed([0, []])
+        const settled = this.settleGroup(group, question.bodyFailed, asking).pipe(
+          Effect.map(() => group.wireResults()),
+          Effect.ensuring(Effect.sync(() => this.closeGroup(group)))
+        )
+        return answered(settled, () => group.failedTask)
+      }
+      case "stats":
+        return Effect.map(this.stats, (stats): Protocol.WireReply => [0, stats])
+    }
+  }
 
   // ---------------------------------------------------------------------------
   // worker-local instances, stats, close
@@ -442,14 +578,15 @@ class ParallelPool implements Engine {
       return lane.local(key, acquire, this.localsScope)
     })
 
-  readonly stats = (): Stats => ({
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
     submitted: this.submitted,
     succeeded: this.succeeded,
     failed: this.failed,
     interrupted: this.interrupted,
     running: this.running,
-    queued: this.queued
-  })
+    queued: this.queued,
+    threads: this.threads?.alive() ?? 0
+  }))
 
   private readonly idle = this.waitUntil(() => this.pending === 0, [this.idleWaiters])
 
@@ -472,7 +609,7 @@ class ParallelPool implements Engine {
       orElse: () =>
         Effect.sync(() => {
           const error = new PoolTimeoutError({ timeout: Duration.format(timeout), pending: this.pending })
-          this.fail(this.root, Cause.fail(error))
+          this.fail(this.root, Cause.fail(error), undefined)
         })
     })
     return finalWait.pipe(
@@ -485,4 +622,11 @@ class ParallelPool implements Engine {
       }))
     )
   }
+}
+
+const wireFailure = (cause: Cause.Cause<unknown>, task: TaskDef | undefined): Protocol.WireFailure => {
+  const exit = Exit.failCause(cause)
+  return task?.portable
+    ? [task.portable.module, task.name, task.portable.encodeExit(exit)]
+    : ["", "", libraryCodec.encodeExit(exit)]
 }

@@ -8,7 +8,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { CurrentPlace, type Engine, Group, type GroupOutcome, Lane, Run, type Stats, type TaskDef } from "./model.ts"
+import * as Result from "effect/Result"
+import { CurrentPlace, type Engine, Group, type GroupOutcome, type Handle, Lane, Run, type Stats, type TaskDef } from "./model.ts"
+import { encodeCall } from "./portable.ts"
 
 /** Builds the serial pool; worker-local instances are released when the scope closes. */
 export const make: Effect.Effect<Engine, never, Scope.Scope> = Effect.map(Effect.scope, (scope) => new SerialPool(scope))
@@ -32,13 +34,16 @@ class SerialPool implements Engine {
   }
 
   readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>) => {
+    // A payload that could not cross to a thread fails here too: the same program runs under both pools.
+    const encoded = encodeCall(def, args)
+    if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
     const place = fiber.getRef(CurrentPlace)
     const group = place !== undefined && place.group.owner === this ? place.group : this.root
     const run = new Run(this, def, args, fiber.context, group, undefined, undefined)
     this.submitted++
     this.running++
     run.lane = this.lane
-    return Effect.suspend(() => def.effect(args) as Effect.Effect<unknown, unknown>).pipe(
+    return Effect.suspend(() => def.attempts(def.run(args)) as Effect.Effect<unknown, unknown>).pipe(
       Effect.provideService(CurrentPlace, run),
       Effect.exit,
       Effect.flatMap((exit) => {
@@ -56,7 +61,7 @@ class SerialPool implements Engine {
     )
   }
 
-  readonly await = (run: Run) => run.exit ?? Effect.die(new Error(`Task "${run.task}" has not finished`))
+  readonly await = (handle: Handle<unknown, unknown>) => (handle as Run).exit ?? Effect.die(new Error(`Task "${handle.task}" has not finished`))
 
   readonly group = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.withFiber((fiber) => {
@@ -71,12 +76,13 @@ class SerialPool implements Engine {
 
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => this.lane.local(key, acquire, this.scope)
 
-  readonly stats = (): Stats => ({
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
     submitted: this.submitted,
     succeeded: this.succeeded,
     failed: this.failed,
     interrupted: this.interrupted,
     running: this.running,
-    queued: 0
-  })
+    queued: 0,
+    threads: 0
+  }))
 }

@@ -1,0 +1,156 @@
+/**
+ * Portable tasks: what lets a task cross to a worker thread.
+ *
+ * A portable task names the module it lives in and carries Schemas for its
+ * payload, success and error. Values cross threads in their Schema-encoded
+ * form (structured-cloneable, so binary data stays binary); an `Exit` crosses
+ * as `[0, value]` or `[1, reasons]`, defects as `{ name, message, stack }`.
+ * Both threads import the same module, so both hold the same definition.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
+import type { TaskDef } from "./model.ts"
+
+/** An `Exit` on the wire: `[0, value]` or `[1, reasons]`. */
+export type WireExit = readonly [0, unknown] | readonly [1, ReadonlyArray<WireReason>]
+
+/** A cause's reason on the wire: `[0, error]`, `[1, defect]`, or `[2]` for an interruption. */
+export type WireReason = readonly [0, unknown] | readonly [1, unknown] | readonly [2]
+
+/** The errors of effect-lateral itself, which may end any task. */
+const LibraryError = Schema.Union([TaskTimeoutError, PoolTimeoutError, TaskPayloadError, WorkerCrashError])
+
+const defectCodec = Schema.Defect({ includeStack: true })
+const encodeDefect = Schema.encodeUnknownSync(defectCodec)
+const decodeDefect = Schema.decodeUnknownSync(defectCodec)
+
+export interface PortableOptions {
+  readonly module: string
+  readonly payload: Schema.Top
+  readonly success: Schema.Top
+  readonly error?: Schema.Top | undefined
+  readonly layer?: Layer.Layer<any, any, never> | undefined
+}
+
+export class Portable {
+  readonly module: string
+  readonly layer: Layer.Layer<any, any, never> | undefined
+  private readonly name: string
+  private readonly encodePayloadResult: (input: unknown) => Result.Result<unknown, Schema.SchemaError>
+  readonly decodePayload: (encoded: unknown) => unknown
+  private readonly encodeSuccess: (value: unknown) => unknown
+  private readonly decodeSuccess: (encoded: unknown) => unknown
+  private readonly encodeError: (error: unknown) => Result.Result<unknown, Schema.SchemaError>
+  private readonly decodeError: (encoded: unknown) => unknown
+
+  constructor(name: string, options: PortableOptions) {
+    this.name = name
+    this.module = options.module
+    this.layer = options.layer
+    const errors = Schema.Union([options.error ?? Schema.Never, LibraryError])
+    this.encodePayloadResult = Schema.encodeUnknownResult(options.payload as Schema.Codec<unknown, unknown>)
+    this.decodePayload = Schema.decodeUnknownSync(options.payload as Schema.Codec<unknown, unknown>)
+    this.encodeSuccess = Schema.encodeUnknownSync(options.success as Schema.Codec<unknown, unknown>)
+    this.decodeSuccess = Schema.decodeUnknownSync(options.success as Schema.Codec<unknown, unknown>)
+    this.encodeError = Schema.encodeUnknownResult(errors as unknown as Schema.Codec<unknown, unknown>)
+    this.decodeError = Schema.decodeUnknownSync(errors as unknown as Schema.Codec<unknown, unknown>)
+  }
+
+  /** The payload's wire form, or the error a submit fails with. */
+  encodePayload(payload: unknown): Result.Result<unknown, TaskPayloadError> {
+    return Result.mapError(this.encodePayloadResult(payload), (error) => new TaskPayloadError({ task: this.name, reason: error.message }))
+  }
+
+  /**
+   * An exit's wire form. A value or error its schema cannot encode becomes a
+   * defect that says so, rather than a message that cannot be sent.
+   */
+  encodeExit(exit: Exit.Exit<unknown, unknown>): WireExit {
+    if (exit._tag === "Success") {
+      try {
+        return [0, this.encodeSuccess(exit.value)]
+      } catch (error) {
+        return [1, [[1, encodeDefect(new Error(`Task "${this.name}" returned a value its success schema cannot encode: ${String(error)}`))]]]
+      }
+    }
+    return [1, exit.cause.reasons.map((reason): WireReason => {
+      switch (reason._tag) {
+        case "Fail": {
+          const encoded = this.encodeError(reason.error)
+          return Result.isSuccess(encoded)
+            ? [0, encoded.success]
+            : [1, encodeDefect(new Error(`Task "${this.name}" failed with an error its error schema cannot encode: ${String(reason.error)}`))]
+        }
+        case "Die":
+          return [1, encodeDefect(reason.defect)]
+        case "Interrupt":
+          return [2]
+      }
+    })]
+  }
+
+  decodeExit(wire: WireExit): Exit.Exit<unknown, unknown> {
+    if (wire[0] === 0) return Exit.succeed(this.decodeSuccess(wire[1]))
+    return Exit.failCause(Cause.fromReasons(wire[1].map((reason) => {
+      switch (reason[0]) {
+        case 0:
+          return Cause.makeFailReason(this.decodeError(reason[1]))
+        case 1:
+          return Cause.makeDieReason(decodeDefect(reason[1]))
+        case 2:
+          return Cause.makeInterruptReason()
+      }
+    })))
+  }
+}
+
+/** Encodes what no task's schemas cover: effect-lateral's own errors, and defects. */
+export const libraryCodec = new Portable("effect-lateral", { module: "", payload: Schema.Never, success: Schema.Unknown })
+
+// -----------------------------------------------------------------------------
+// the registry: how a thread finds a task from its module and name
+
+const registry = new Map<string, Map<string, TaskDef>>()
+
+/** Records a portable task, so that a worker that imports its module can find it. */
+export const register = (def: TaskDef & { readonly portable: Portable }): void => {
+  let tasks = registry.get(def.portable.module)
+  if (tasks === undefined) registry.set(def.portable.module, tasks = new Map())
+  if (tasks.has(def.name)) {
+    throw new Error(`Two portable tasks are named "${def.name}" in ${def.portable.module}; names must be unique per module`)
+  }
+  tasks.set(def.name, def)
+}
+
+/** The task `name` of `module`, importing the module first if needed. */
+export const resolve = (module: string, name: string): Effect.Effect<TaskDef> =>
+  Effect.suspend(() => {
+    const found = registry.get(module)?.get(name)
+    if (found) return Effect.succeed(found)
+    return Effect.tryPromise({
+      try: () => import(module),
+      catch: (cause) => new Error(`Cannot import task module ${module}: ${String(cause)}`, { cause })
+    }).pipe(
+      Effect.flatMap(() => {
+        const def = registry.get(module)?.get(name)
+        return def
+          ? Effect.succeed(def)
+          : Effect.fail(new Error(`Module ${module} declares no portable task named "${name}"`))
+      }),
+      Effect.orDie
+    )
+  })
+
+/** The registered task, if its module has been imported in this thread. */
+export const lookup = (module: string, name: string): TaskDef | undefined => registry.get(module)?.get(name)
+
+/** The encoded payload of a call, or the error its submit fails with (`undefined` for tasks that are not portable). */
+export const encodeCall = (def: TaskDef, args: ReadonlyArray<unknown>): Result.Result<unknown, TaskPayloadError> =>
+  def.portable === undefined ? Result.succeed(undefined) : def.portable.encodePayload(args[0])

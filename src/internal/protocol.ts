@@ -1,0 +1,60 @@
+/**
+ * Messages between the pool (main thread) and its worker threads. Arrays, not
+ * objects, because they are structured-cloned by the thousand: tasks travel in
+ * batches, one message per batch.
+ *
+ * @internal
+ */
+import type { Stats } from "./model.ts"
+import type { WireExit } from "./portable.ts"
+
+/** Main to worker. */
+export type ToWorker =
+  | readonly [kind: typeof RunBatch, batch: RunColumns]
+  | readonly [kind: typeof Interrupt, id: number]
+  | readonly [kind: typeof Reply, request: number, reply: WireReply]
+  | readonly [kind: typeof InterruptBody, group: number]
+
+/** Worker to main. */
+export type FromWorker =
+  | readonly [kind: typeof Done, ids: Array<number>, exits: Array<WireExit>]
+  | readonly [kind: typeof Ask, request: number, question: Question]
+
+export const RunBatch = 0
+export const Interrupt = 1
+export const Reply = 2
+export const InterruptBody = 3
+export const Done = 0
+export const Ask = 1
+
+/** Tasks to run, as columns: task `i` is `ids[i]`, `modules[i]`, ... */
+export interface RunColumns {
+  readonly ids: Array<number>
+  readonly modules: Array<string>
+  readonly names: Array<string>
+  /** The lane the task holds in the pool; worker-local resources are per lane. */
+  readonly lanes: Array<number>
+  /** The group the task's own submissions join (0: none). */
+  readonly groups: Array<number>
+  readonly payloads: Array<unknown>
+}
+
+/** What a task running on a worker asks of the pool. `parent` is the asking task's id. */
+export type Question =
+  | { readonly _tag: "submit"; readonly parent: number; readonly group: number; readonly module: string; readonly name: string; readonly payload: unknown }
+  | { readonly _tag: "await"; readonly parent: number; readonly run: number }
+  | { readonly _tag: "join"; readonly parent: number }
+  | { readonly _tag: "openGroup"; readonly parent: number }
+  | { readonly _tag: "closeGroup"; readonly parent: number; readonly group: number; readonly bodyFailed: boolean }
+  | { readonly _tag: "stats" }
+
+/** An answer: `[0, value]`, or `[1, failure]`. */
+export type WireReply = readonly [0, unknown] | readonly [1, WireFailure]
+
+/** A failure, with the task whose schemas encode it ("" for effect-lateral's own errors). */
+export type WireFailure = readonly [module: string, name: string, exit: WireExit]
+
+/** The successes of a group's tasks, by task. */
+export type WireResults = Array<readonly [module: string, name: string, values: Array<WireExit>]>
+
+export type { Stats }

@@ -1,0 +1,251 @@
+/**
+ * The worker thread's side: runs the portable tasks the pool sends, and gives
+ * them a `TaskPool` that forwards to the pool on the main thread, so a task
+ * running here can submit tasks, await them, group them and `join`, and they
+ * are counted like any other.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as WorkerRunner from "effect/workers/WorkerRunner"
+import * as WorkerThreads from "node:worker_threads"
+import { TaskPool } from "../TaskPool.ts"
+import { type Engine, type GroupOutcome, type Handle, HandleKey, Lane, type Stats, type TaskDef } from "./model.ts"
+import { libraryCodec, lookup, resolve, type WireExit } from "./portable.ts"
+import * as Protocol from "./protocol.ts"
+import type { WorkerData } from "./threads.ts"
+
+/** A task running on this thread: its id in the pool, and its lane. */
+interface WorkerTask {
+  readonly id: number
+  readonly lane: Lane
+}
+
+/** Where a fiber on this thread stands: in which task, and in which group its submissions go (0: the task's own). */
+interface WorkerPlace {
+  readonly task: WorkerTask
+  readonly group: number
+}
+
+const CurrentWorkerPlace = Context.Reference<WorkerPlace | undefined>("effect-lateral/CurrentWorkerPlace", {
+  defaultValue: () => undefined
+})
+
+/** A handle on this thread for a task the pool runs. */
+class RemoteHandle implements Handle<unknown, unknown> {
+  declare readonly [HandleKey]: Handle<unknown, unknown>[typeof HandleKey]
+  readonly engine: WorkerEngine
+  readonly def: TaskDef
+  readonly id: number
+  constructor(engine: WorkerEngine, def: TaskDef, id: number) {
+    this.engine = engine
+    this.def = def
+    this.id = id
+  }
+  get task(): string {
+    return this.def.name
+  }
+}
+Object.defineProperty(RemoteHandle.prototype, HandleKey, { value: HandleKey })
+
+class WorkerEngine implements Engine {
+  readonly mode = "parallel"
+  readonly maxWorkers: number
+  private readonly ask: (question: Protocol.Question) => Effect.Effect<unknown, unknown>
+  private readonly scope: Scope.Scope
+  readonly lanes = new Map<number, Lane>()
+  /** Group bodies running here, by group id, to interrupt when their group fails. */
+  readonly bodies = new Map<number, Fiber.Fiber<unknown, unknown>>()
+
+  constructor(maxWorkers: number, ask: (question: Protocol.Question) => Effect.Effect<unknown, unknown>, scope: Scope.Scope) {
+    this.maxWorkers = maxWorkers
+    this.ask = ask
+    this.scope = scope
+  }
+
+  lane(index: number): Lane {
+    let lane = this.lanes.get(index)
+    if (lane === undefined) this.lanes.set(index, lane = new Lane(index))
+    return lane
+  }
+
+  /** The place of the calling fiber; only code running for a task can use the pool from here. */
+  private readonly place = (what: string) =>
+    Effect.withFiber((fiber) => {
+      const place = fiber.getRef(CurrentWorkerPlace)
+      return place
+        ? Effect.succeed(place)
+        : Effect.die(new Error(`${what} on a worker thread works only inside a portable task`))
+    })
+
+  readonly submit = (_fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>) =>
+    Effect.gen({ self: this }, function*() {
+      if (def.portable === undefined) {
+        return yield* Effect.die(
+          new Error(`Task "${def.name}" is not portable: a task running on a worker thread can only submit portable tasks`)
+        )
+      }
+      const place = yield* this.place(`Submitting task "${def.name}"`)
+      const encoded = def.portable.encodePayload(args[0])
+      if (Result.isFailure(encoded)) return yield* Effect.fail(encoded.failure)
+      const id = yield* this.ask({
+        _tag: "submit",
+        parent: place.task.id,
+        group: place.group,
+        module: def.portable.module,
+        name: def.name,
+        payload: encoded.success
+      })
+      return new RemoteHandle(this, def, id as number) as Handle<unknown, unknown>
+    })
+
+  readonly await = (handle: Handle<unknown, unknown>) =>
+    Effect.gen({ self: this }, function*() {
+      const place = yield* this.place("Task.await")
+      const remote = handle as RemoteHandle
+      const exit = yield* this.ask({ _tag: "await", parent: place.task.id, run: remote.id })
+      return yield* remote.def.portable!.decodeExit(exit as WireExit)
+    })
+
+  // Typed like the pool's `join`: the failure it may raise is the pool's first failure.
+  readonly join = Effect.gen({ self: this }, function*() {
+    const place = yield* this.place("TaskPool.join")
+    yield* this.ask({ _tag: "join", parent: place.task.id })
+  }) as Effect.Effect<void>
+
+  readonly group = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<GroupOutcome<A>, E, R> =>
+    Effect.gen({ self: this }, function*() {
+      const place = yield* this.place("Task.group")
+      const group = (yield* Effect.orDie(this.ask({ _tag: "openGroup", parent: place.task.id }))) as number
+      const context = yield* Effect.context<R>()
+      const bodyFiber = Effect.runForkWith(Context.add(context, CurrentWorkerPlace, { task: place.task, group }))(body)
+      this.bodies.set(group, bodyFiber as Fiber.Fiber<unknown, unknown>)
+      const bodyExit = yield* Effect.onInterrupt(Fiber.await(bodyFiber), () => Effect.sync(() => bodyFiber.interruptUnsafe()))
+      this.bodies.delete(group)
+      const bodyFailed = bodyExit._tag === "Failure" && !Cause.hasInterruptsOnly(bodyExit.cause)
+      const results = (yield* this.ask({ _tag: "closeGroup", parent: place.task.id, group, bodyFailed })) as Protocol.WireResults
+      if (bodyExit._tag === "Failure") return yield* Effect.failCause(bodyExit.cause)
+      const decoded = yield* Effect.forEach(results, ([module, name, values]) =>
+        Effect.map(resolve(module, name), (def) =>
+          [def, values.map((value) => (def.portable!.decodeExit(value) as Exit.Success<unknown>).value)] as const))
+      const successes = new Map<TaskDef, ReadonlyArray<unknown>>(decoded)
+      return { value: bodyExit.value, successesOf: (def: TaskDef) => successes.get(def) ?? [] }
+    }) as Effect.Effect<GroupOutcome<A>, E, R>
+
+  readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) =>
+    Effect.flatMap(this.place("WorkerLocal"), (place) => place.task.lane.local(key, acquire, this.scope))
+
+  readonly stats = Effect.orDie(Effect.suspend(() => this.ask({ _tag: "stats" }))) as Effect.Effect<Stats>
+}
+
+/** Decodes a failure the pool sent, with the schemas of the task it belongs to. */
+const decodeFailure = ([module, name, exit]: Protocol.WireFailure): Effect.Effect<Exit.Exit<unknown, unknown>> =>
+  module === "" ? Effect.succeed(libraryCodec.decodeExit(exit)) : Effect.map(resolve(module, name), (def) => def.portable!.decodeExit(exit))
+
+
+/** Serves the pool until it closes this thread. */
+export const serve = Effect.gen(function*() {
+  const data = WorkerThreads.workerData as WorkerData
+  const runner = yield* (yield* WorkerRunner.WorkerRunnerPlatform).start<Protocol.FromWorker, Protocol.ToWorker>()
+  const scope = yield* Effect.scope
+
+  // Questions to the pool, answered by `Reply` messages.
+  let nextRequest = 0
+  const answers = new Map<number, (reply: Protocol.WireReply) => void>()
+  const ask = (question: Protocol.Question) =>
+    Effect.callback<unknown, unknown>((resume) => {
+      const request = ++nextRequest
+      answers.set(request, (reply) => {
+        if (reply[0] === 0) return resume(Effect.succeed(reply[1]))
+        resume(Effect.flatMap(decodeFailure(reply[1]), (exit) => exit))
+      })
+      runner.sendUnsafe(0, [Protocol.Ask, request, question])
+      return Effect.sync(() => answers.delete(request))
+    })
+
+  const engine = new WorkerEngine(data.maxWorkers, ask, scope)
+  const base = Context.add(yield* Effect.context<never>(), TaskPool, engine)
+  const running = new Map<number, Fiber.Fiber<unknown, unknown>>()
+
+  // Results go back in batches: everything that finished in the same tick.
+  let doneIds: Array<number> = []
+  let doneExits: Array<WireExit> = []
+  let flushScheduled = false
+  const flush = () => {
+    flushScheduled = false
+    const ids = doneIds
+    const exits = doneExits
+    doneIds = []
+    doneExits = []
+    runner.sendUnsafe(0, [Protocol.Done, ids, exits])
+  }
+  const finished = (id: number, def: TaskDef | undefined, exit: Exit.Exit<unknown, unknown>) => {
+    running.delete(id)
+    doneIds.push(id)
+    doneExits.push(def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit))
+    if (!flushScheduled) {
+      flushScheduled = true
+      queueMicrotask(flush)
+    }
+  }
+
+  const start = (id: number, def: TaskDef, lane: number, group: number, payload: unknown) => {
+    let effect: Effect.Effect<unknown, unknown>
+    try {
+      effect = def.run([def.portable!.decodePayload(payload)]) as Effect.Effect<unknown, unknown>
+    } catch (defect) {
+      effect = Effect.die(defect)
+    }
+    const place: WorkerPlace = { task: { id, lane: engine.lane(lane) }, group }
+    const fiber = Effect.runForkWith(Context.add(base, CurrentWorkerPlace, place))(effect)
+    const exit = fiber.pollUnsafe()
+    if (exit) return finished(id, def, exit)
+    running.set(id, fiber)
+    fiber.addObserver((exit) => finished(id, def, exit))
+  }
+
+  const runBatch = (batch: Protocol.RunColumns) => {
+    for (let i = 0; i < batch.ids.length; i++) {
+      const id = batch.ids[i]!
+      const module = batch.modules[i]!
+      const name = batch.names[i]!
+      const def = lookup(module, name)
+      if (def) {
+        start(id, def, batch.lanes[i]!, batch.groups[i]!, batch.payloads[i])
+        continue
+      }
+      // First task of a module on this thread: import it, then run.
+      const lane = batch.lanes[i]!
+      const group = batch.groups[i]!
+      const payload = batch.payloads[i]
+      Effect.runFork(resolve(module, name).pipe(
+        Effect.matchCause({
+          onSuccess: (def) => start(id, def, lane, group, payload),
+          onFailure: (cause) => finished(id, undefined, Exit.failCause(cause))
+        })
+      ))
+    }
+  }
+
+  yield* runner.run<void, never, never>((_port, message) => {
+    switch (message[0]) {
+      case Protocol.RunBatch:
+        return runBatch(message[1])
+      case Protocol.Interrupt:
+        return running.get(message[1])?.interruptUnsafe()
+      case Protocol.Reply: {
+        const answer = answers.get(message[1])
+        answers.delete(message[1])
+        return answer?.(message[2])
+      }
+      case Protocol.InterruptBody:
+        return engine.bodies.get(message[1])?.interruptUnsafe()
+    }
+  })
+}).pipe(Effect.scoped)

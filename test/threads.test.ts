@@ -1,0 +1,214 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, ConfigProvider, Effect, Exit, Layer } from "effect"
+import { Task, TaskError, TaskPool } from "effect-lateral"
+import { execFile } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { threadId } from "node:worker_threads"
+import * as Portable from "./fixtures/portable.ts"
+import { errorOf } from "./helpers.ts"
+
+const onThreads = TaskPool.layer({ maxWorkers: 4, threads: 2 })
+
+/** Where each kind of pool runs portable tasks. */
+const pools = [
+  ["worker threads", onThreads],
+  ["threads: 0", TaskPool.layer({ maxWorkers: 4, threads: 0 })],
+  ["serial", TaskPool.serial]
+] as const
+
+const awaitAll = <A, E, R>(handles: Effect.Effect<ReadonlyArray<Task.Handle<A, E>>, E, R>) =>
+  Effect.flatMap(handles, (all) => Effect.forEach(all, Task.await))
+
+describe("portable tasks", () => {
+  it.live("run on the pool's worker threads, the call site unchanged", () =>
+    Effect.gen(function*() {
+      const results = yield* awaitAll(Effect.forEach([1, 2, 3, 4], (n) => Portable.double(n))).pipe(Effect.provide(onThreads))
+      assert.deepStrictEqual(results.map((result) => result.value), [2, 4, 6, 8])
+      const threads = new Set(results.map((result) => result.thread))
+      assert.strictEqual(threads.size, 2, "lanes 0-3 spread over both threads")
+      assert.isFalse(threads.has(threadId))
+    }))
+
+  it.live.each([["threads: 0", TaskPool.layer({ threads: 0 })], ["serial", TaskPool.serial]] as const)(
+    "run inline under %s",
+    ([, pool]) =>
+      Effect.gen(function*() {
+        const result = yield* Effect.flatMap(Portable.double(21), Task.await).pipe(Effect.provide(pool))
+        assert.deepStrictEqual(result, { value: 42, thread: threadId })
+      })
+  )
+
+  it.live.each(pools)("%s: Effect.catchTag handles a task's typed error", ([, pool]) =>
+    Effect.gen(function*() {
+      const caught = yield* Effect.flatMap(Portable.find(3), Task.await).pipe(
+        Effect.provide(pool),
+        Effect.catchTag("NotFound", (error) => Effect.succeed(`not found: ${error.id}`))
+      )
+      assert.strictEqual(caught, "not found: 3")
+      const error = yield* Effect.flatMap(Portable.find(5), Task.await).pipe(Effect.provide(pool), Effect.flip)
+      assert.instanceOf(error, Portable.NotFound)
+    }))
+
+  it.live("a defect keeps its message and stack across the thread", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.flatMap(Portable.explode("kaboom"), Task.await).pipe(Effect.provide(onThreads), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Error : undefined
+      assert.strictEqual(defect?.name, "RangeError")
+      assert.strictEqual(defect?.message, "kaboom")
+      assert.include(defect?.stack, "fixtures/portable.ts")
+    }))
+
+  it.live.each(pools)("%s: a payload its schema rejects fails the call with TaskPayloadError", ([, pool]) =>
+    Effect.gen(function*() {
+      const error = yield* Effect.asVoid(Portable.double("two" as unknown as number)).pipe(Effect.provide(pool), Effect.flip)
+      assert.instanceOf(error, TaskError.TaskPayloadError)
+      assert.strictEqual((error as TaskError.TaskPayloadError).task, "double")
+      assert.include(error.message, `Task "double" got a payload that cannot be sent to a worker thread`)
+    }))
+
+  it.live.each(pools)("%s: the task's layer is built once per lane, on the lane's thread", ([, pool]) =>
+    Effect.gen(function*() {
+      const greetings = yield* awaitAll(Effect.forEach(["a", "b", "c", "d", "e", "f", "g", "h"], (name) => Portable.greet(name)))
+        .pipe(Effect.provide(pool))
+      assert.deepStrictEqual(greetings.map((greeting) => greeting.text), ["a", "b", "c", "d", "e", "f", "g", "h"].map((name) => `hello ${name}`))
+      // One service per (thread, lane): never more than the lanes.
+      const services = new Set(greetings.map((greeting) => `${greeting.thread}/${greeting.greeter}`))
+      assert.isAtMost(services.size, pool === TaskPool.serial ? 1 : 4)
+    }))
+
+  it.live("WorkerLocal works inside tasks on worker threads: one instance per lane", () =>
+    Effect.gen(function*() {
+      const counts = yield* Effect.gen(function*() {
+        const first = yield* awaitAll(Effect.forEach([0, 1, 2, 3], (i) => Portable.countOnLane(i)))
+        const second = yield* awaitAll(Effect.forEach([0, 1, 2, 3], (i) => Portable.countOnLane(i)))
+        return [...first, ...second]
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2 })))
+      assert.isFalse(counts.some((count) => count.thread === threadId))
+      // Each lane's counter saw both rounds.
+      assert.deepStrictEqual(counts.map((count) => count.count).sort(), [1, 1, 1, 1, 2, 2, 2, 2])
+    }))
+})
+
+describe("tasks submitted from a worker thread", () => {
+  it.live("go through the same pool: groups, handles and results", () =>
+    Effect.gen(function*() {
+      const [sum, stats] = yield* Effect.gen(function*() {
+        const sum = yield* Effect.flatMap(Portable.sumOfDoubles(4), Task.await)
+        return [sum, yield* TaskPool.stats] as const
+      }).pipe(Effect.provide(onThreads))
+      assert.strictEqual(sum, (1 + 2 + 3 + 4) * 2 + 200)
+      assert.strictEqual(stats.submitted, 1 + 4 + 1)
+      assert.strictEqual(stats.succeeded, 6)
+    }))
+
+  it.live("are counted by join and by the scope, even with maxWorkers 1", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.gen(function*() {
+        const handle = yield* Portable.spawnAndJoin(3)
+        yield* TaskPool.join
+        return [yield* Task.await(handle), yield* TaskPool.stats] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 })))
+      assert.strictEqual(result[0], 3)
+      assert.strictEqual(result[1].succeeded, 4)
+      assert.strictEqual(result[1].running, 0)
+    }))
+
+  it.live("a failing task fails the worker's group with its typed error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flatMap(Portable.failingGroup(7), Task.await).pipe(Effect.provide(onThreads), Effect.flip)
+      assert.instanceOf(error, Portable.NotFound)
+      assert.strictEqual((error as Portable.NotFound).id, 7)
+    }))
+
+  it.live("must be portable", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.flatMap(Portable.submitsLocal(undefined), Task.await).pipe(Effect.provide(onThreads), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit) && Cause.pretty(exit.cause).includes(`Task "local" is not portable`))
+    }))
+})
+
+describe("a worker thread that dies", () => {
+  /** Runs `submit` in its own group, so that its failure is this test's to look at, not the pool's. */
+  const attempt = <A, E>(submit: Effect.Effect<Task.Handle<A, E>, E, TaskPool.TaskPool>) =>
+    Task.group(Effect.flatMap(submit, Task.await)).pipe(Effect.map((group) => group.value), Effect.exit)
+
+  it.live.each([
+    ["an uncaught exception", "throw", "crashed: uncaught in the worker"],
+    ["process.exit", "exit", "exited with code: 3"],
+    ["running out of memory", "oom", "ran out of memory"]
+  ] as const)("by %s fails only the tasks it held; a new thread takes over", ([, how, reason]) =>
+    Effect.gen(function*() {
+      const [neighbour, other, crashed, after] = yield* Effect.gen(function*() {
+        const [neighbour, other, crashed] = yield* Effect.all([
+          attempt(Portable.slowEcho({ value: 1, millis: 2000 })), // lane 0: thread 0
+          attempt(Portable.slowEcho({ value: 2, millis: 200 })), // lane 1: thread 1
+          attempt(Portable.crash(how)) // lane 2: thread 0
+        ], { concurrency: "unbounded" })
+        const after = yield* Effect.flatMap(Portable.double(5), Task.await) // lane 0 again: a new thread 0
+        return [neighbour, other, crashed, after] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } })))
+      const lost = [errorOf(neighbour), errorOf(crashed)]
+      for (const [error, task] of [[lost[0], "slowEcho"], [lost[1], "crash"]] as const) {
+        assert.instanceOf(error, TaskError.WorkerCrashError)
+        assert.strictEqual((error as TaskError.WorkerCrashError).task, task)
+        assert.strictEqual((error as TaskError.WorkerCrashError).thread, 0)
+        assert.include((error as TaskError.WorkerCrashError).reason, reason)
+      }
+      assert.deepStrictEqual(other, Exit.succeed(2))
+      assert.strictEqual(after.value, 10)
+    }), 30_000)
+
+  it.live("a retry schedule runs a lost task again, on the new thread", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "lateral-crash-once-")), "crashed")
+      const result = yield* Effect.flatMap(Portable.crashOnce(marker), Task.await).pipe(
+        Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 }))
+      )
+      assert.strictEqual(result, "second attempt")
+    }))
+})
+
+describe("threads", () => {
+  it.live("start with the first portable task, not before", () =>
+    Effect.gen(function*() {
+      const [before, after] = yield* Effect.gen(function*() {
+        const before = yield* TaskPool.stats
+        yield* Effect.flatMap(Portable.double(1), Task.await)
+        return [before, yield* TaskPool.stats] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2 })))
+      assert.strictEqual(before.threads, 0)
+      assert.strictEqual(after.threads, 1, "one task, one lane, one thread")
+    }))
+
+  it.live("default to min(maxWorkers, cores); LATERAL_THREADS sets them, an explicit option wins", () =>
+    Effect.gen(function*() {
+      const threadsUsed = (layer: Layer.Layer<TaskPool.TaskPool, unknown>) =>
+        Effect.gen(function*() {
+          yield* awaitAll(Effect.forEach([1, 2, 3, 4, 5, 6], (n) => Portable.double(n)))
+          return (yield* TaskPool.stats).threads
+        }).pipe(Effect.provide(layer))
+      const env = (vars: Record<string, string>) => Layer.succeed(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: vars }))
+      assert.strictEqual(yield* threadsUsed(TaskPool.layer({ maxWorkers: 1 })), 1)
+      assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig(), env({ LATERAL_THREADS: "1" }))), 1)
+      assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig({ threads: 2 }), env({ LATERAL_THREADS: "1" }))), 2)
+      assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig(), env({ LATERAL_THREADS: "0" }))), 0)
+      const error = yield* Effect.flip(threadsUsed(Layer.provide(TaskPool.layerConfig(), env({ LATERAL_THREADS: "-1" }))))
+      assert.include(String(error), `LATERAL_THREADS="-1" is not a non-negative integer`)
+    }))
+
+  it.live("leave nothing behind: the process exits by itself when the pool closes", () =>
+    Effect.gen(function*() {
+      const script = fileURLToPath(new URL("./fixtures/exits.ts", import.meta.url))
+      const { code, stdout } = yield* Effect.callback<{ code: number; stdout: string }>((resume) => {
+        const child = execFile(process.execPath, [script], { timeout: 20_000 }, (error, stdout) =>
+          resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout })))
+        return Effect.sync(() => child.kill())
+      })
+      assert.strictEqual(code, 0, "the process exited on its own, before the 20 s kill")
+      assert.include(stdout, "pool closed")
+    }), 30_000)
+})
