@@ -24,6 +24,7 @@ import type { ResourceLimits } from "node:worker_threads"
 import type { Engine, Stats as EngineStats } from "./internal/model.ts"
 import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
+import { insideWorkerThread } from "./internal/threads.ts"
 import type { PoolTimeoutError } from "./TaskError.ts"
 
 /**
@@ -215,7 +216,7 @@ const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
     if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1) {
       return Effect.die(new Cause.IllegalArgumentError(`TaskPool: maxWorkers must be a positive integer, got ${maxWorkers}`))
     }
-    const threads = options.threads ?? Math.min(maxWorkers, availableParallelism())
+    const threads = insideWorkerThread ? 0 : options.threads ?? Math.min(maxWorkers, availableParallelism())
     if (!Number.isSafeInteger(threads) || threads < 0) {
       return Effect.die(new Cause.IllegalArgumentError(`TaskPool: threads must be a non-negative integer, got ${threads}`))
     }

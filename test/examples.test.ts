@@ -55,4 +55,14 @@ describe("examples", () => {
       assert.isAtMost(Number(match![2]), 4)
       assert.isAtMost(Number(match![3]), 4)
     }))
+
+  it.live("cpu: the same results serially and on worker threads, with both wall times", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* runExample("cpu.ts")
+      assert.strictEqual(code, 0, "the example checks that both runs computed the same")
+      assert.match(stdout, /32 MiB compressed to [\d.]+ MiB, 128 distinct hashes/)
+      assert.match(stdout, /serial: +\d+ ms/)
+      assert.match(stdout, /pooled: +\d+ ms on \d+ threads \(started in \d+ ms\)/)
+      assert.match(stdout, /speedup: [\d.]+x/)
+    }), 60_000)
 })

@@ -172,6 +172,15 @@ describe("a worker thread that dies", () => {
     }))
 })
 
+/** Runs a fixture in a fresh Node process, killing it after 20 s. */
+const runScript = (file: string) =>
+  Effect.callback<{ code: number; stdout: string }>((resume) => {
+    const script = fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url))
+    const child = execFile(process.execPath, [script], { timeout: 20_000 }, (error, stdout) =>
+      resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout })))
+    return Effect.sync(() => child.kill())
+  })
+
 describe("threads", () => {
   it.live("start with the first portable task, not before", () =>
     Effect.gen(function*() {
@@ -181,7 +190,7 @@ describe("threads", () => {
         return [before, yield* TaskPool.stats] as const
       }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2 })))
       assert.strictEqual(before.threads, 0)
-      assert.strictEqual(after.threads, 1, "one task, one lane, one thread")
+      assert.strictEqual(after.threads, 2, "the first portable task starts every thread")
     }))
 
   it.live("default to min(maxWorkers, cores); LATERAL_THREADS sets them, an explicit option wins", () =>
@@ -193,6 +202,7 @@ describe("threads", () => {
         }).pipe(Effect.provide(layer))
       const env = (vars: Record<string, string>) => Layer.succeed(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: vars }))
       assert.strictEqual(yield* threadsUsed(TaskPool.layer({ maxWorkers: 1 })), 1)
+      assert.strictEqual(yield* threadsUsed(TaskPool.layer({ maxWorkers: 8 })), 2)
       assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig(), env({ LATERAL_THREADS: "1" }))), 1)
       assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig({ threads: 2 }), env({ LATERAL_THREADS: "1" }))), 2)
       assert.strictEqual(yield* threadsUsed(Layer.provide(TaskPool.layerConfig(), env({ LATERAL_THREADS: "0" }))), 0)
@@ -200,14 +210,18 @@ describe("threads", () => {
       assert.include(String(error), `LATERAL_THREADS="-1" is not a non-negative integer`)
     }))
 
+  it.live("are not started by pools made inside a worker thread, so a task module without a main guard cannot multiply them", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* runScript("unguarded.ts")
+      assert.strictEqual(code, 0)
+      const lines = stdout.trim().split("\n").sort()
+      assert.include(lines, "program ran on the main thread with 2 threads")
+      assert.isTrue(lines.filter((line) => line.includes("worker thread")).every((line) => line.endsWith("with 0 threads")))
+    }), 30_000)
+
   it.live("leave nothing behind: the process exits by itself when the pool closes", () =>
     Effect.gen(function*() {
-      const script = fileURLToPath(new URL("./fixtures/exits.ts", import.meta.url))
-      const { code, stdout } = yield* Effect.callback<{ code: number; stdout: string }>((resume) => {
-        const child = execFile(process.execPath, [script], { timeout: 20_000 }, (error, stdout) =>
-          resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout })))
-        return Effect.sync(() => child.kill())
-      })
+      const { code, stdout } = yield* runScript("exits.ts")
       assert.strictEqual(code, 0, "the process exited on its own, before the 20 s kill")
       assert.include(stdout, "pool closed")
     }), 30_000)

@@ -2,10 +2,11 @@
  * The pool's worker threads, on `effect/workers` and `NodeWorker`.
  *
  * Lane `i` sends its portable tasks to thread `i % threads`, so a lane's
- * resources live on one thread. Threads start on their first task. Tasks
+ * resources live on one thread. The threads start together with the first
+ * portable task; a thread that died starts again with its next task. Tasks
  * submitted in the same tick travel in one message per thread; results come
  * back the same way. A thread that dies fails the tasks it held with
- * `WorkerCrashError`, and the next task starts a new one.
+ * `WorkerCrashError`.
  *
  * @internal
  */
@@ -34,9 +35,17 @@ export interface ThreadHost {
 
 /** The data a worker thread is started with. */
 export interface WorkerData {
+  readonly lateral: true
   readonly thread: number
   readonly maxWorkers: number
 }
+
+/**
+ * Whether this is one of a pool's worker threads. A pool made here (say, by a
+ * task module that runs its program when imported) gets no threads of its own,
+ * so a mistake cannot start threads without end.
+ */
+export const insideWorkerThread: boolean = (WorkerThreads.workerData as WorkerData | undefined)?.lateral === true
 
 const entry = new URL("./workerEntry.ts", import.meta.url)
 
@@ -93,6 +102,7 @@ export class ThreadPool {
   private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
   private nextTask = 0
   private nextWorker = 0
+  private started = false
   private readonly endCallbacks = new Map<number, Array<() => void>>()
 
   constructor(
@@ -112,7 +122,14 @@ export class ThreadPool {
   dispatch(run: Run, group: number): Effect.Effect<unknown, unknown> {
     return Effect.callback<unknown, unknown>((resume) => {
       const thread = this.threads[run.lane!.index % this.threads.length]!
-      if (thread.worker === undefined) this.start(thread)
+      if (thread.worker === undefined) {
+        // The first portable task starts every thread, so that they start in parallel.
+        if (this.started) this.start(thread)
+        else {
+          this.started = true
+          for (const each of this.threads) this.start(each)
+        }
+      }
       const id = ++this.nextTask
       thread.pending.set(id, { run, resume })
       thread.enqueue(id, run, group)
@@ -154,7 +171,7 @@ export class ThreadPool {
   }
 
   private start(thread: Thread): void {
-    const workerData: WorkerData = { thread: thread.index, maxWorkers: this.options.maxWorkers }
+    const workerData: WorkerData = { lateral: true, thread: thread.index, maxWorkers: this.options.maxWorkers }
     const spawn = () =>
       new WorkerThreads.Worker(entry, {
         workerData,

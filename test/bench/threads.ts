@@ -28,18 +28,23 @@ const runAll = (runtime: ManagedRuntime.ManagedRuntime<TaskPool.TaskPool, never>
 
 const main = async () => {
   const piscina = new Piscina({ filename: workerFile, minThreads: 2, maxThreads: 2 })
+  // piscina sends one task at a time to each thread unless told otherwise: a tuned one, for fairness.
+  const piscinaTuned = new Piscina({ filename: workerFile, minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 64 })
   const tinypool = new Tinypool({ filename: workerFile, minThreads: 2, maxThreads: 2 })
   const pool = lateral({ threads: 2, maxWorkers: 256 })
+  const defaultPool = lateral({ threads: 2 })
   const submitAll = Effect.gen(function*() {
     for (let i = 0; i < tasks; i++) yield* addOne(i)
   })
 
   const throughput = await compare([
     { name: "piscina 5, 2 threads (anchor)", run: () => Promise.all(items.map((i) => piscina.run(i))) },
+    { name: "piscina 5, 2 threads, concurrentTasksPerWorker 64", run: () => Promise.all(items.map((i) => piscinaTuned.run(i))) },
     { name: "tinypool 2, 2 threads", run: () => Promise.all(items.map((i) => tinypool.run(i))) },
+    { name: `effect-lateral, 2 threads, default maxWorkers (${TaskPool.defaultMaxWorkers})`, run: () => runAll(defaultPool, submitAll) },
     { name: "effect-lateral, 2 threads, maxWorkers 256", run: () => runAll(pool, submitAll) }
   ], repetitions)
-  await Promise.all([piscina.destroy(), tinypool.destroy(), pool.dispose()])
+  await Promise.all([piscina.destroy(), piscinaTuned.destroy(), tinypool.destroy(), pool.dispose(), defaultPool.dispose()])
 
   const anchor = throughput.get("piscina 5, 2 threads (anchor)")!
   console.log(`\n### Worker threads: ${tasks.toLocaleString("en")} trivial tasks, median of ${repetitions}\n`)
