@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -18,7 +19,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits } from "node:worker_threads"
 import type { Engine, Stats as EngineStats } from "./internal/model.ts"
@@ -206,6 +209,80 @@ export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) =>
  * @since 0.1.0
  */
 export const stats: Effect.Effect<Stats, never, TaskPool> = TaskPool.use((pool) => pool.stats)
+
+/**
+ * One sample of `progress`: the pool's counters, the time since the stream
+ * started, and how many tasks finished per second since the last sample.
+ *
+ * @category observability
+ * @since 0.1.0
+ */
+export interface Progress extends Stats {
+  /** Tasks that finished, whatever the outcome. */
+  readonly finished: number
+  readonly elapsed: Duration.Duration
+  /** Tasks finished per second since the previous sample. */
+  readonly rate: number
+}
+
+/**
+ * The pool's counters, sampled every `interval` (default one second) from
+ * now until the pool closes, and once more when it has closed: the stream
+ * then ends by itself. To report from inside the pool's body, use
+ * `onProgress`, which the pool waits for before its scope ends.
+ *
+ * @category observability
+ * @since 0.1.0
+ */
+export const progress = (interval: Duration.Input = "1 second"): Stream.Stream<Progress, never, TaskPool> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const pool = yield* TaskPool
+    const started = yield* Clock.currentTimeMillis
+    const sample = Effect.zipWith(pool.stats, Clock.currentTimeMillis, (stats, now) => ({ stats, now }))
+    return Stream.fromEffectSchedule(sample, Schedule.spaced(interval)).pipe(
+      Stream.interruptWhen(pool.closed),
+      Stream.concat(Stream.fromEffect(sample)),
+      Stream.mapAccum(() => ({ finished: 0, at: started }), (previous, { now, stats }) => {
+        const finished = stats.succeeded + stats.failed + stats.interrupted
+        const seconds = (now - previous.at) / 1000
+        const rate = seconds > 0 ? (finished - previous.finished) / seconds : 0
+        return [{ finished, at: now }, [{ ...stats, finished, elapsed: Duration.millis(now - started), rate }]] as const
+      })
+    )
+  }))
+
+/**
+ * Calls `report` with the pool's `progress` every `interval`, for as long as
+ * the pool runs, and once more with the final counters after every task has
+ * finished. The pool's scope waits for that last report, so a progress line
+ * always ends on the true totals.
+ *
+ * **Example** (A log line every five seconds)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskPool } from "effect-lateral"
+ *
+ * declare const work: Effect.Effect<void, never, TaskPool.TaskPool>
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* TaskPool.onProgress("5 seconds", (p) => Effect.log(`${p.finished}/${p.submitted} done, ${p.rate.toFixed(0)}/s`))
+ *   yield* work
+ * }).pipe(Effect.provide(TaskPool.layer()))
+ * ```
+ *
+ * @category observability
+ * @since 0.1.0
+ */
+export const onProgress = <R>(
+  interval: Duration.Input,
+  report: (progress: Progress) => Effect.Effect<void, never, R>
+): Effect.Effect<void, never, TaskPool | R> =>
+  Effect.gen(function*() {
+    const pool = yield* TaskPool
+    const context = yield* Effect.context<R | TaskPool>()
+    yield* pool.watch(Effect.provideContext(Stream.runForEach(progress(interval), report), context))
+  })
 
 // -----------------------------------------------------------------------------
 // options and configuration

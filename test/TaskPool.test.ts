@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskPool } from "effect-lateral"
 import { availableParallelism } from "node:os"
@@ -220,6 +220,44 @@ describe("TaskPool.layer", () => {
         return yield* TaskPool.stats
       }).pipe(Effect.provide(TaskPool.layer()))
       assert.deepStrictEqual(stats, { submitted: 5, succeeded: 5, failed: 0, interrupted: 0, running: 0, queued: 0, threads: 0 })
+    }))
+
+  it.effect.each(bothPools)("%s: onProgress reports the counters until the pool closes, ending on the totals", ([name, pool]) =>
+    Effect.gen(function*() {
+      const samples: Array<TaskPool.Progress> = []
+      const program = Effect.gen(function*() {
+        yield* TaskPool.onProgress("1 second", (sample) => Effect.sync(() => samples.push(sample)))
+        // On 4 lanes: 4 tasks finish after 1 s, 4 more after 2 s.
+        for (let i = 0; i < 8; i++) yield* sleepTask(1000)
+      }).pipe(Effect.provide(pool))
+      const fiber = yield* Effect.forkChild(program)
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 second")
+      if (name === "serial") yield* TestClock.adjust("20 seconds")
+      yield* Fiber.join(fiber)
+      const last = samples.at(-1)!
+      assert.deepStrictEqual([last.submitted, last.finished, last.running], [8, 8, 0])
+      if (name === "layer") {
+        assert.strictEqual(samples[0]!.finished, 0)
+        const midway = samples.find((sample) => sample.finished > 0 && sample.finished < 8)
+        assert.isDefined(midway, "a sample while the second half ran")
+        assert.isAbove(midway!.rate, 0)
+        assert.isAbove(Duration.toMillis(midway!.elapsed), 0)
+      }
+    }))
+
+  it.effect("progress is a stream that ends once the pool has closed", () =>
+    Effect.gen(function*() {
+      const program = Effect.gen(function*() {
+        const collector = yield* Effect.forkDetach(Stream.runCollect(TaskPool.progress("1 second")))
+        for (let i = 0; i < 3; i++) yield* sleepTask(1500)
+        return collector
+      }).pipe(Effect.provide(TaskPool.layer()))
+      const fiber = yield* Effect.forkChild(program)
+      yield* TestClock.adjust("2 seconds")
+      // The stream ended by itself, on the final counters.
+      const samples = yield* Fiber.join(yield* Fiber.join(fiber))
+      assert.strictEqual(samples.at(-1)!.finished, 3)
     }))
 
   it.effect("an inner pool shadows the outer one for its body", () =>

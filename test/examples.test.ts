@@ -1,6 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
 
 /** Runs an example the way a reader would, in a fresh Node process. */
@@ -65,4 +69,53 @@ describe("examples", () => {
       assert.match(stdout, /pooled: +\d+ ms on \d+ threads \(started in \d+ ms\)/)
       assert.match(stdout, /speedup: [\d.]+x/)
     }), 60_000)
+
+  describe("etl demo", () => {
+    it.live("loads the API's users and posts into SQLite, the same rows serially and in parallel, idempotently", () =>
+      Effect.gen(function*() {
+        const db = join(mkdtempSync(join(tmpdir(), "lateral-demo-")), "blog.db")
+        const args = ["--users", "6", "--posts", "5", "--db", db]
+        const first = yield* runExample("etl/main.ts", args)
+        assert.strictEqual(first.code, 0, first.stderr)
+        assert.match(first.stdout, /serial: +[\d.]+ s, 6 users and 30 posts in the database/)
+        assert.match(first.stdout, /parallel: +[\d.]+ s, 6 users and 30 posts in the database \(maxWorkers \d+, \d+ worker threads\)/)
+        assert.match(first.stdout, /speedup: +[\d.]+x/)
+        assert.include(first.stdout, "rows:     the same in both runs")
+        // Not a terminal: progress comes as log lines, from the pool's counters.
+        assert.match(first.stdout, /(serial|parallel) *: \d+\/\d+ tasks done, \d+ failed, \d+ in flight, \d+ tasks\/s/)
+
+        const database = new DatabaseSync(db, { readOnly: true })
+        const users = database.prepare("SELECT id, email FROM users ORDER BY id").all() as Array<{ id: number; email: string }>
+        const posts = database.prepare("SELECT * FROM posts ORDER BY id").all() as Array<Record<string, number | string>>
+        database.close()
+        assert.deepStrictEqual(users.map((user) => user.id), [1, 2, 3, 4, 5, 6])
+        assert.strictEqual(users[0]!.email, "user1@example.com")
+        assert.strictEqual(posts.length, 30)
+        for (const post of posts) {
+          assert.match(String(post.sha256), /^[0-9a-f]{64}$/)
+          assert.isAbove(Number(post.words), 0)
+          assert.isAbove(Number(post.compressed_bytes), 0)
+          assert.strictEqual(String(post.top_words).split(" ").length, 5)
+          assert.strictEqual(Math.floor(Number(post.id) / 1000), Number(post.user_id))
+        }
+
+        // A second run finds the rows there and changes nothing.
+        const second = yield* runExample("etl/main.ts", args)
+        assert.strictEqual(second.code, 0, second.stderr)
+        assert.match(second.stdout, /parallel: +[\d.]+ s, 6 users and 30 posts in the database/)
+      }), 60_000)
+
+    it.live("--help lists the flags; a bad flag gets a clear message and a non-zero exit", () =>
+      Effect.gen(function*() {
+        const help = yield* runExample("etl/main.ts", ["--help"])
+        assert.strictEqual(help.code, 0)
+        for (const flag of ["--users", "--posts", "--workers", "--threads", "--db"]) assert.include(help.stdout, flag)
+        const bad = yield* runExample("etl/main.ts", ["--users", "zero"])
+        assert.notStrictEqual(bad.code, 0)
+        assert.include(bad.stdout + bad.stderr, `Invalid value for flag --users: "zero"`)
+        const unknown = yield* runExample("etl/main.ts", ["--bogus"])
+        assert.notStrictEqual(unknown.code, 0)
+        assert.include(unknown.stdout + unknown.stderr, "Unrecognized flag: --bogus")
+      }), 60_000)
+  })
 })

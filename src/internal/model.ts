@@ -9,7 +9,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type { Portable } from "./portable.ts"
 import type { WireResults } from "./protocol.ts"
@@ -51,6 +51,31 @@ export interface Engine {
   readonly join: Effect.Effect<void>
   readonly local: <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => Effect.Effect<A, E, Exclude<R, Scope.Scope>>
   readonly stats: Effect.Effect<Stats>
+  /** Completes once the pool has closed: every task has finished. */
+  readonly closed: Effect.Effect<void>
+  /** Runs `reporter` beside the pool; the pool's close waits for it to end (after `closed`). */
+  readonly watch: (reporter: Effect.Effect<void>) => Effect.Effect<void>
+}
+
+/**
+ * The fibers that report on a pool. They run until the pool has closed; the
+ * close waits for them, so that their last report sees the final counters.
+ */
+export class Watchers {
+  private readonly signal = Deferred.makeUnsafe<void>()
+  private readonly fibers = new Set<Fiber.Fiber<void>>()
+  readonly closed: Effect.Effect<void> = Deferred.await(this.signal)
+
+  readonly watch = (reporter: Effect.Effect<void>): Effect.Effect<void> =>
+    Effect.map(Effect.forkDetach(reporter, { startImmediately: true }), (fiber) => {
+      this.fibers.add(fiber)
+    })
+
+  /** Signals `closed`, then waits for the reporters. */
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    Deferred.doneUnsafe(this.signal, Effect.void)
+    return Effect.asVoid(Fiber.awaitAll(this.fibers))
+  })
 }
 
 /** A finished group: the body's value and the successes of the group's tasks, by task. */

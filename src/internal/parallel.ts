@@ -35,7 +35,8 @@ import {
   Run,
   type Stats,
   type TaskDef,
-  wakeAll
+  wakeAll,
+  Watchers
 } from "./model.ts"
 import { encodeCall, libraryCodec, resolve } from "./portable.ts"
 import type * as Protocol from "./protocol.ts"
@@ -89,7 +90,8 @@ class ParallelPool implements Engine, Threads.ThreadHost {
   private pending = 0
   /** Woken when `pending` reaches 0 or the pool fails. */
   private readonly idleWaiters: Array<() => void> = []
-  private closed = false
+  /** Set when the scope starts closing for good: later submits are mistakes. */
+  private closed_ = false
   private submitted = 0
   private succeeded = 0
   private failed = 0
@@ -125,7 +127,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     parent: Run | undefined
   ): Effect.Effect<Run, unknown> {
     if (this.root.failure) return Effect.failCause(this.root.failure)
-    if (this.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
+    if (this.closed_) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
     if (group.failure) return Effect.failCause(group.failure)
     const run = new Run(this, def, args, context, group, parent, parent ? undefined : this.epoch)
@@ -588,6 +590,15 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     threads: this.threads?.alive() ?? 0
   }))
 
+  private readonly watchers = new Watchers()
+  readonly closed = this.watchers.closed
+  readonly watch = this.watchers.watch
+
+  private readonly markClosed = Effect.suspend(() => {
+    this.closed_ = true
+    return this.watchers.close
+  })
+
   private readonly idle = this.waitUntil(() => this.pending === 0, [this.idleWaiters])
 
   private readonly interruptAndDrain = Effect.suspend(() => {
@@ -599,8 +610,8 @@ class ParallelPool implements Engine, Threads.ThreadHost {
   close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, unknown> {
     if (exit._tag === "Failure") {
       // The program itself failed or was interrupted: stop the tasks and keep its cause.
-      this.closed = true
-      return this.interruptAndDrain
+      this.closed_ = true
+      return Effect.ensuring(this.interruptAndDrain, this.markClosed)
     }
     const timeout = this.options.timeout
     const doneOrFailed = this.waitUntil(() => this.pending === 0 || this.root.failure !== undefined, [this.idleWaiters])
@@ -617,9 +628,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
       Effect.interruptible,
       Effect.onInterrupt(() => this.interruptAndDrain),
       Effect.andThen(Effect.suspend(() => this.root.failure ? Effect.andThen(this.interruptAndDrain, this.raiseFailure) : Effect.void)),
-      Effect.ensuring(Effect.sync(() => {
-        this.closed = true
-      }))
+      Effect.ensuring(this.markClosed)
     )
   }
 }

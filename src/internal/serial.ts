@@ -9,11 +9,16 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Result from "effect/Result"
-import { CurrentPlace, type Engine, Group, type GroupOutcome, type Handle, Lane, Run, type Stats, type TaskDef } from "./model.ts"
+import { CurrentPlace, type Engine, Group, type GroupOutcome, type Handle, Lane, Run, type Stats, type TaskDef, Watchers } from "./model.ts"
 import { encodeCall } from "./portable.ts"
 
 /** Builds the serial pool; worker-local instances are released when the scope closes. */
-export const make: Effect.Effect<Engine, never, Scope.Scope> = Effect.map(Effect.scope, (scope) => new SerialPool(scope))
+export const make: Effect.Effect<Engine, never, Scope.Scope> = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  const watchers = new Watchers()
+  yield* Scope.addFinalizer(scope, watchers.close)
+  return new SerialPool(scope, watchers)
+})
 
 class SerialPool implements Engine {
   readonly mode = "serial"
@@ -28,8 +33,12 @@ class SerialPool implements Engine {
   private running = 0
 
   private readonly scope: Scope.Scope
-  constructor(scope: Scope.Scope) {
+  readonly closed: Effect.Effect<void>
+  readonly watch: (reporter: Effect.Effect<void>) => Effect.Effect<void>
+  constructor(scope: Scope.Scope, watchers: Watchers) {
     this.scope = scope
+    this.closed = watchers.closed
+    this.watch = watchers.watch
     this.root = new Group(this, false)
   }
 

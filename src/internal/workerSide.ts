@@ -142,6 +142,11 @@ class WorkerEngine implements Engine {
     Effect.flatMap(this.place("WorkerLocal"), (place) => place.task.lane.local(key, acquire, this.scope))
 
   readonly stats = Effect.orDie(Effect.suspend(() => this.ask({ _tag: "stats" }))) as Effect.Effect<Stats>
+
+  // The pool closes on the main thread, after this thread's tasks: reports belong there.
+  readonly closed = Effect.never
+  readonly watch = (_reporter: Effect.Effect<void>) =>
+    Effect.die(new Error("TaskPool.onProgress works on the main thread, not inside a task on a worker thread"))
 }
 
 /** Decodes a failure the pool sent, with the schemas of the task it belongs to. */
