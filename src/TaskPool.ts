@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits } from "node:worker_threads"
@@ -139,7 +140,7 @@ export const serial: Layer.Layer<TaskPool> = Layer.effect(TaskPool, Serial.make)
  * | `LATERAL_ENABLED` | `false` selects `serial` (default `true`) |
  * | `LATERAL_WORKERS` | `maxWorkers`, a positive integer |
  * | `LATERAL_THREADS` | `threads`, a non-negative integer |
- * | `LATERAL_TIMEOUT` | `timeout`, a duration such as `30 seconds` |
+ * | `LATERAL_TIMEOUT` | `timeout`, a duration such as `30 seconds`, or seconds |
  * | `LATERAL_BLOCK_WHEN_SATURATED` | `blockWhenSaturated`, a boolean |
  *
  * Options given in code win over configuration. A bad value fails the layer
@@ -318,8 +319,8 @@ const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
  * One `LATERAL_*` variable. A bad value fails with a `ConfigError` that quotes
  * it, since Effect's own message names only the variable.
  */
-const variable = <A>(name: string, config: (name: string) => Config.Config<A>, expected: string): Config.Config<A | undefined> =>
-  config(name).pipe(
+const variable = <A>(name: string, schema: Schema.ConstraintCodec<A, unknown>, expected: string): Config.Config<A | undefined> =>
+  Config.schema(schema, name).pipe(
     Config.option,
     Config.map(Option.getOrUndefined),
     Config.orElse(() =>
@@ -333,12 +334,36 @@ const variable = <A>(name: string, config: (name: string) => Config.Config<A>, e
     )
   )
 
+const trueWords = ["true", "yes", "on", "1", "y"]
+const falseWords = ["false", "no", "off", "0", "n"]
+
+/** A boolean as environments write it, in any case. */
+const BooleanWord = Schema.String.pipe(
+  Schema.decodeTo(Schema.Literals([...trueWords, ...falseWords]), SchemaTransformation.toLowerCase()),
+  Schema.decodeTo(
+    Schema.Boolean,
+    SchemaTransformation.transform({ decode: (word) => trueWords.includes(word), encode: (value) => value ? "true" : "false" })
+  )
+)
+
+/** A duration such as "30 seconds", or a plain number of seconds as pylateral took. */
+const DurationWord = Schema.Union([
+  Schema.DurationFromString,
+  Schema.NumberFromString.pipe(
+    Schema.check(Schema.isGreaterThanOrEqualTo(0)),
+    Schema.decodeTo(
+      Schema.Duration,
+      SchemaTransformation.transform({ decode: Duration.seconds, encode: Duration.toSeconds })
+    )
+  )
+])
+
 const booleans = "a boolean (true/false, yes/no, on/off, 1/0)"
 
 const fromConfig = Config.all({
-  enabled: variable("LATERAL_ENABLED", Config.Boolean, booleans),
-  maxWorkers: variable("LATERAL_WORKERS", (name) => Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), name), "a positive integer"),
-  threads: variable("LATERAL_THREADS", (name) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name), "a non-negative integer"),
-  timeout: variable("LATERAL_TIMEOUT", Config.Duration, "a duration such as \"30 seconds\""),
-  blockWhenSaturated: variable("LATERAL_BLOCK_WHEN_SATURATED", Config.Boolean, booleans)
+  enabled: variable("LATERAL_ENABLED", BooleanWord, booleans),
+  maxWorkers: variable("LATERAL_WORKERS", Schema.Int.check(Schema.isGreaterThan(0)), "a positive integer"),
+  threads: variable("LATERAL_THREADS", Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), "a non-negative integer"),
+  timeout: variable("LATERAL_TIMEOUT", DurationWord, "a duration such as \"30 seconds\" or a number of seconds"),
+  blockWhenSaturated: variable("LATERAL_BLOCK_WHEN_SATURATED", BooleanWord, booleans)
 }).pipe(Config.map((config) => ({ ...config, enabled: config.enabled ?? true })))

@@ -507,9 +507,9 @@ describe("TaskPool.layerConfig", () => {
       assert.strictEqual(pool, `parallel/${availableParallelism() * 5}`)
     }))
 
-  it.effect("LATERAL_ENABLED=false selects the serial pool", () =>
+  it.effect.each(["false", "FALSE", "no", "Off", "0"])("LATERAL_ENABLED=%s selects the serial pool", (value) =>
     Effect.gen(function*() {
-      const pool = yield* describePool.pipe(Effect.provide(withEnv({ LATERAL_ENABLED: "false" })(TaskPool.layerConfig())))
+      const pool = yield* describePool.pipe(Effect.provide(withEnv({ LATERAL_ENABLED: value })(TaskPool.layerConfig())))
       assert.strictEqual(pool, "serial/1")
     }))
 
@@ -522,10 +522,10 @@ describe("TaskPool.layerConfig", () => {
       assert.deepStrictEqual([fromEnv, explicit], ["parallel/3", "parallel/7"])
     }))
 
-  it.effect("LATERAL_TIMEOUT bounds the final wait", () =>
+  it.effect.each(["2 seconds", "2"])("LATERAL_TIMEOUT=%s bounds the final wait", (value) =>
     Effect.gen(function*() {
       const program = Effect.asVoid(sleepTask(60_000)).pipe(
-        Effect.provide(withEnv({ LATERAL_TIMEOUT: "2 seconds" })(TaskPool.layerConfig()))
+        Effect.provide(withEnv({ LATERAL_TIMEOUT: value })(TaskPool.layerConfig()))
       )
       const fiber = yield* Effect.forkChild(program)
       yield* TestClock.adjust("2 seconds")
