@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -35,6 +35,41 @@ export interface Stats {
   readonly queued: number
   /** Worker threads alive now (they start with the first portable task). */
   readonly threads: number
+}
+
+/** The counters both pools keep. */
+export class Counters {
+  submitted = 0
+  succeeded = 0
+  failed = 0
+  interrupted = 0
+  running = 0
+
+  /** Counts a finished run; returns its cause if it failed (an interruption is not a failure). */
+  finished(exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> | undefined {
+    if (exit._tag === "Success") {
+      this.succeeded++
+      return undefined
+    }
+    if (Cause.hasInterruptsOnly(exit.cause)) {
+      this.interrupted++
+      return undefined
+    }
+    this.failed++
+    return exit.cause
+  }
+
+  stats(queued: number, threads: number): Stats {
+    return {
+      submitted: this.submitted,
+      succeeded: this.succeeded,
+      failed: this.failed,
+      interrupted: this.interrupted,
+      running: this.running,
+      queued,
+      threads
+    }
+  }
 }
 
 /** The operations behind the public API, implemented by the parallel and the serial pool. */

@@ -24,6 +24,7 @@ import * as Scope from "effect/Scope"
 import type * as WorkerThreads from "node:worker_threads"
 import { PoolTimeoutError } from "../TaskError.ts"
 import {
+  Counters,
   CurrentPlace,
   type Engine,
   Epoch,
@@ -92,11 +93,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
   private readonly idleWaiters: Array<() => void> = []
   /** Set when the scope starts closing for good: later submits are mistakes. */
   private closed_ = false
-  private submitted = 0
-  private succeeded = 0
-  private failed = 0
-  private interrupted = 0
-  private running = 0
+  private readonly counters = new Counters()
 
   constructor(options: ParallelOptions, localsScope: Scope.Scope) {
     this.options = options
@@ -132,7 +129,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     if (group.failure) return Effect.failCause(group.failure)
     const run = new Run(this, def, args, context, group, parent, parent ? undefined : this.epoch)
     run.encoded = encoded
-    this.submitted++
+    this.counters.submitted++
     this.pending++
     group.pending++
     if (parent) parent.subtree++
@@ -164,7 +161,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     lane.busy = true
     run.lane = lane
     run.holdsLane = true
-    this.running++
+    this.counters.running++
     if (run.onStart) {
       const onStart = run.onStart
       run.onStart = undefined
@@ -213,18 +210,12 @@ class ParallelPool implements Engine, Threads.ThreadHost {
       run.fiber = undefined
       group.unlink(run)
     }
-    if (run.lane !== undefined) this.running--
+    if (run.lane !== undefined) this.counters.running--
     this.pending--
     group.pending--
-    if (exit._tag === "Success") {
-      this.succeeded++
-      if (group.collectsResults) group.recordSuccess(run.def, exit.value)
-    } else if (Cause.hasInterruptsOnly(exit.cause)) {
-      this.interrupted++
-    } else {
-      this.failed++
-      this.fail(group, exit.cause, run.def)
-    }
+    const failure = this.counters.finished(exit)
+    if (exit._tag === "Success" && group.collectsResults) group.recordSuccess(run.def, exit.value)
+    if (failure) this.fail(group, failure, run.def)
     if (run.parent === undefined && run.subtree === 1) {
       // The common case of `settle`: a top-level run without live children.
       run.subtree = 0
@@ -580,15 +571,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
       return lane.local(key, acquire, this.localsScope)
     })
 
-  readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
-    submitted: this.submitted,
-    succeeded: this.succeeded,
-    failed: this.failed,
-    interrupted: this.interrupted,
-    running: this.running,
-    queued: this.queued,
-    threads: this.threads?.alive() ?? 0
-  }))
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(this.queued, this.threads?.alive() ?? 0))
 
   private readonly watchers = new Watchers()
   readonly closed = this.watchers.closed

@@ -4,12 +4,11 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Result from "effect/Result"
-import { CurrentPlace, type Engine, Group, type GroupOutcome, type Handle, Lane, Run, type Stats, type TaskDef, Watchers } from "./model.ts"
+import { Counters, CurrentPlace, type Engine, Group, type GroupOutcome, type Handle, Lane, Run, type Stats, type TaskDef, Watchers } from "./model.ts"
 import { encodeCall } from "./portable.ts"
 
 /** Builds the serial pool; worker-local instances are released when the scope closes. */
@@ -26,11 +25,7 @@ class SerialPool implements Engine {
   /** The one lane: tasks and the code around them share its worker-local instances. */
   private readonly lane = new Lane(0)
   private readonly root: Group
-  private submitted = 0
-  private succeeded = 0
-  private failed = 0
-  private interrupted = 0
-  private running = 0
+  private readonly counters = new Counters()
 
   private readonly scope: Scope.Scope
   readonly closed: Effect.Effect<void>
@@ -49,23 +44,19 @@ class SerialPool implements Engine {
     const place = fiber.getRef(CurrentPlace)
     const group = place !== undefined && place.group.owner === this ? place.group : this.root
     const run = new Run(this, def, args, fiber.context, group, undefined, undefined)
-    this.submitted++
-    this.running++
+    this.counters.submitted++
+    this.counters.running++
     run.lane = this.lane
     return Effect.suspend(() => def.attempts(def.run(args)) as Effect.Effect<unknown, unknown>).pipe(
       Effect.provideService(CurrentPlace, run),
       Effect.exit,
       Effect.flatMap((exit) => {
         run.exit = exit
-        this.running--
-        if (exit._tag === "Success") {
-          this.succeeded++
-          group.recordSuccess(def, exit.value)
-          return Effect.succeed(run)
-        }
-        if (Cause.hasInterruptsOnly(exit.cause)) this.interrupted++
-        else this.failed++
-        return Effect.failCause(exit.cause) as Effect.Effect<never>
+        this.counters.running--
+        this.counters.finished(exit)
+        if (exit._tag === "Failure") return Effect.failCause(exit.cause) as Effect.Effect<never>
+        group.recordSuccess(def, exit.value)
+        return Effect.succeed(run)
       })
     )
   }
@@ -85,13 +76,5 @@ class SerialPool implements Engine {
 
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => this.lane.local(key, acquire, this.scope)
 
-  readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
-    submitted: this.submitted,
-    succeeded: this.succeeded,
-    failed: this.failed,
-    interrupted: this.interrupted,
-    running: this.running,
-    queued: 0,
-    threads: 0
-  }))
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(0, 0))
 }

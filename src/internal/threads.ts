@@ -47,7 +47,8 @@ export interface WorkerData {
  */
 export const insideWorkerThread: boolean = (WorkerThreads.workerData as WorkerData | undefined)?.lateral === true
 
-const entry = new URL("./workerEntry.ts", import.meta.url)
+// The entry has this module's extension: `.ts` from source, `.js` from a build.
+const entry = new URL(`./workerEntry${import.meta.url.slice(import.meta.url.lastIndexOf("."))}`, import.meta.url)
 
 /** One in-flight task on a thread. */
 interface Pending {
