@@ -135,11 +135,16 @@ type TimeoutError<O> = O extends { readonly timeout: Duration.Input } ? TaskTime
  * @since 0.1.0
  */
 export const make: {
-  <P, A, E, R, const O extends PortableOptions<NoInfer<P>, NoInfer<A>, NoInfer<E>, Exclude<NoInfer<R>, TaskPool>>>(
+  <P, A, E, R>(
     name: string,
-    fn: (payload: P) => Effect.Effect<A, E, R>,
-    options: O
-  ): Task<[payload: P], A, E | TaskPayloadError | WorkerCrashError | TimeoutError<O>>
+    fn: (payload: NoInfer<P>) => Effect.Effect<NoInfer<A>, E, R>,
+    options: PortableOptions<P, A, NoInfer<E>, Exclude<NoInfer<R>, TaskPool>> & { readonly timeout: Duration.Input }
+  ): Task<[payload: P], A, E | TaskPayloadError | WorkerCrashError | TaskTimeoutError>
+  <P, A, E, R>(
+    name: string,
+    fn: (payload: NoInfer<P>) => Effect.Effect<NoInfer<A>, E, R>,
+    options: PortableOptions<P, A, NoInfer<E>, Exclude<NoInfer<R>, TaskPool>>
+  ): Task<[payload: P], A, E | TaskPayloadError | WorkerCrashError>
   <Args extends ReadonlyArray<any>, A, E, R, const O extends Options<NoInfer<E> | TaskTimeoutError> = {}>(
     name: string,
     fn: (...args: Args) => Effect.Effect<A, E, R>,
@@ -151,7 +156,13 @@ export const make: {
   options?: Options<any> & Partial<PortableOptions<unknown, unknown, unknown, unknown>>
 ): any => {
   const portable = options?.module === undefined ? undefined : new Portable(name, options as PortableOptionsOf)
-  const def: TaskDef = { name, run: runner(fn, portable), attempts: attempts(name, options), portable }
+  const def: TaskDef = {
+    name,
+    run: runner(fn, portable),
+    attempts: attempts(name, options),
+    retries: options?.retry !== undefined,
+    portable
+  }
   if (portable) register(def as TaskDef & { readonly portable: Portable })
   // The hot path: one effect per call, the pool read straight from the fiber.
   const task = (...args: ReadonlyArray<unknown>) =>

@@ -15,18 +15,18 @@ import * as Schema from "effect/Schema"
  *
  * **Example** (Falling back when a task times out)
  *
+ * A failure fails the pool unless it happens in a `Task.group`: handle it there.
+ *
  * ```ts
  * import { Effect } from "effect"
  * import { Task } from "effect-lateral"
  *
  * const fetchPage = Task.make("fetchPage", (url: string) => Effect.succeed(url), { timeout: "5 seconds" })
  *
- * const program = Effect.gen(function*() {
- *   const handle = yield* fetchPage("https://example.com")
- *   return yield* Task.await(handle).pipe(
- *     Effect.catchTag("TaskTimeoutError", (error) => Effect.succeed(`gave up: ${error.message}`))
- *   )
- * })
+ * const program = Task.group(Effect.asVoid(fetchPage("https://example.com"))).pipe(
+ *   Effect.as("fetched"),
+ *   Effect.catchTag("TaskTimeoutError", (error) => Effect.succeed(`gave up: ${error.message}`))
+ * )
  * ```
  *
  * @category errors

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskError, TaskPool } from "effect-lateral"
-import { bothPools, Boom, errorOf, fiberTracker, settle } from "./helpers.ts"
+import { bothPools, Boom, concurrency, errorOf, fiberTracker, settle } from "./helpers.ts"
 
 const fetchUser = Task.make("fetchUser", (id: number) => Effect.sleep(10 * id).pipe(Effect.as({ id, name: `user ${id}` })))
 const countWords = Task.make("countWords", (text: string) => Effect.succeed(text.split(" ").length))
@@ -174,6 +174,31 @@ describe("Task.group", () => {
       assert.deepStrictEqual(errorOf(yield* Fiber.await(fiber)), new Boom({ id: 1 }))
       assert.deepStrictEqual(interrupted.sort(), ["body", "task"])
       assert.isTrue(tracker.allDone())
+    }))
+
+  it.effect("fails fast even when a task fails while the body is still starting", () =>
+    Effect.gen(function*() {
+      const failNow = Task.make("failNow", () => Effect.fail(new Boom({ id: 9 })))
+      const program = Task.group(Effect.andThen(failNow(), Effect.sleep("1 hour"))).pipe(Effect.provide(TaskPool.layer()))
+      const fiber = yield* Effect.forkChild(program)
+      yield* settle
+      assert.deepStrictEqual(errorOf(yield* Fiber.await(fiber)), new Boom({ id: 9 }))
+    }))
+
+  it.effect("a retried attempt holds the lane, so maxWorkers still holds", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const meter = concurrency()
+      const child = Task.make("child", () => meter.around(Effect.sleep(600)))
+      const parent = Task.make("parent", () =>
+        Effect.gen(function*() {
+          if (attempts++ === 0) yield* Effect.flatMap(child(), Task.await) // times out while its child runs
+          yield* meter.around(Effect.sleep(200))
+        }), { timeout: 250, retry: Schedule.recurs(1) })
+      const fiber = yield* Effect.forkChild(Effect.asVoid(parent()).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1 }))))
+      yield* TestClock.adjust(1000)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(meter.max(), 1)
     }))
 
   it.effect("a failing body interrupts the group's tasks and fails the group", () =>

@@ -121,6 +121,24 @@ describe("TaskPool.layer", () => {
       yield* Fiber.join(fiber)
     }))
 
+  it.effect("a second join waits for what the first one waits for", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const program = Effect.gen(function*() {
+        yield* sleepTask(100)
+        const first = yield* Effect.forkChild(Effect.andThen(TaskPool.join, Effect.sync(() => log.push("join 1"))), { startImmediately: true })
+        const second = yield* Effect.forkChild(Effect.andThen(TaskPool.join, Effect.sync(() => log.push("join 2"))), { startImmediately: true })
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+      }).pipe(Effect.provide(TaskPool.layer()))
+      const fiber = yield* Effect.forkChild(program)
+      yield* settle
+      assert.deepStrictEqual(log, [])
+      yield* TestClock.adjust(100)
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(log.sort(), ["join 1", "join 2"])
+    }))
+
   it.effect("join inside a task waits for that task's children", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
@@ -180,6 +198,35 @@ describe("TaskPool.layer", () => {
       yield* Deferred.succeed(gates[1]!, undefined)
       yield* Deferred.succeed(gates[2]!, undefined)
       yield* Fiber.join(fiber)
+    }))
+
+  it.effect("a submit blocked on a full pool raises the pool's failure instead of waiting forever", () =>
+    Effect.gen(function*() {
+      const failLater = Task.make("failLater", () => Effect.sleep(50).pipe(Effect.andThen(Effect.fail(new Boom({ id: 1 })))))
+      const program = Effect.gen(function*() {
+        yield* failLater()
+        yield* sleepTask(10) // blocks: the only lane is busy
+        return "not reached"
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, blockWhenSaturated: true })))
+      const fiber = yield* Effect.forkChild(program)
+      yield* TestClock.adjust(50)
+      assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail(new Boom({ id: 1 })))
+    }))
+
+  it.effect("a wait cut short inside a task (a timeout around it) takes the lane back before going on", () =>
+    Effect.gen(function*() {
+      const meter = concurrency()
+      const slow = Task.make("slow", () => meter.around(Effect.sleep(1000)))
+      const impatient = Task.make("impatient", () =>
+        Effect.gen(function*() {
+          const handle = yield* slow()
+          yield* Task.await(handle).pipe(Effect.timeoutOption(10))
+          yield* meter.around(Effect.sleep(100)) // must not run beside `slow`: maxWorkers is 1
+        }), { timeout: 2000 })
+      const fiber = yield* Effect.forkChild(Effect.asVoid(impatient()).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1 }))))
+      yield* TestClock.adjust(1200)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(meter.max(), 1)
     }))
 
   it.effect("without blockWhenSaturated, submits queue and return at once", () =>

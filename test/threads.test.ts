@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Layer } from "effect"
 import { Task, TaskError, TaskPool } from "effect-lateral"
 import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -68,6 +68,40 @@ describe("portable tasks", () => {
       assert.instanceOf(error, TaskError.TaskPayloadError)
       assert.strictEqual((error as TaskError.TaskPayloadError).task, "double")
       assert.include(error.message, `Task "double" got a payload that cannot be sent to a worker thread`)
+    }))
+
+  it.live("a payload its schema accepts but a thread cannot copy fails that task alone, with TaskPayloadError", () =>
+    Effect.gen(function*() {
+      const [copyable, unclonable] = yield* Effect.gen(function*() {
+        const copyable = yield* Portable.describeValue({ n: 1 }) // same batch as the next one
+        const unclonable = yield* Task.group(Effect.asVoid(Portable.describeValue({ call: () => 1 }))).pipe(Effect.flip)
+        return [yield* Task.await(copyable), unclonable] as const
+      }).pipe(Effect.provide(onThreads))
+      assert.strictEqual(copyable, "object")
+      assert.instanceOf(unclonable, TaskError.TaskPayloadError)
+      assert.include(unclonable.message, `Task "describeValue" got a payload that cannot be sent to a worker thread`)
+    }))
+
+  it.live("a result a thread cannot copy back fails that task with a defect; the thread goes on", () =>
+    Effect.gen(function*() {
+      const [exit, after] = yield* Effect.gen(function*() {
+        const exit = yield* Effect.exit(Task.group(Effect.asVoid(Portable.unclonableResult(1))))
+        return [exit, yield* Effect.flatMap(Portable.double(4), Task.await)] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 })))
+      assert.isTrue(Exit.isFailure(exit) && Cause.pretty(exit.cause).includes("cannot be copied back from its worker thread"))
+      assert.strictEqual(after.value, 8)
+    }))
+
+  it.live("a task interrupted before it left for its thread never runs there", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "lateral-touch-")), "ran")
+      yield* Effect.gen(function*() {
+        yield* Effect.flatMap(Portable.double(1), Task.await) // the thread is up
+        // The body fails in the same tick: the group interrupts the task before its batch is sent.
+        yield* Effect.exit(Task.group(Effect.andThen(Portable.touch(marker), Effect.fail("stop"))))
+        yield* Effect.sleep(200)
+      }).pipe(Effect.provide(onThreads))
+      assert.isFalse(existsSync(marker), "the interrupted task did not run")
     }))
 
   it.live.each(pools)("%s: the task's layer is built once per lane, on the lane's thread", ([, pool]) =>

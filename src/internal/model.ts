@@ -21,6 +21,8 @@ export interface TaskDef {
   readonly run: (args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>
   /** Wraps one attempt (in this thread or on a worker) with the task's `timeout` and `retry`. */
   readonly attempts: (attempt: Effect.Effect<unknown, unknown, unknown>) => Effect.Effect<unknown, unknown, unknown>
+  /** Whether a failed attempt is retried. */
+  readonly retries: boolean
   /** Set for tasks that can run on a worker thread. */
   readonly portable: Portable | undefined
 }
@@ -130,9 +132,9 @@ export const HandleKey: unique symbol = Symbol.for("effect-lateral/Task/Handle")
 
 /**
  * A lane is one of the pool's `maxWorkers` places where a task can run. A task
- * keeps its lane for its whole life (it gives it up while it waits and gets the
- * same lane back), so a lane's worker-local instances are never used by two
- * running tasks at once.
+ * keeps its lane for its whole life: it lends it out while it waits on the
+ * pool, and gets the same lane back before it goes on. So a lane's
+ * worker-local instances are never used by two running tasks at once.
  */
 export class Lane {
   busy = false
@@ -202,8 +204,10 @@ export class Run implements Handle<unknown, unknown>, Place {
   declare lane: Lane | undefined
   /** False while the run has given its lane up to wait. */
   declare holdsLane: boolean
-  /** How many of this run's fibers are waiting on the pool (the lane is given up while > 0). */
-  declare waits: number
+  /** Set while the run has asked for its lane back and another run holds it. */
+  declare taking: (() => void) | undefined
+  /** Fibers of the run waiting for its lane to come back. */
+  declare laneWaiters: Array<() => void> | undefined
   /** This run plus its children whose subtrees have not settled (see `settle`). */
   declare subtree: number
   declare waiters: Array<() => void> | undefined
@@ -237,7 +241,8 @@ export class Run implements Handle<unknown, unknown>, Place {
     this.fiber = undefined
     this.lane = undefined
     this.holdsLane = false
-    this.waits = 0
+    this.taking = undefined
+    this.laneWaiters = undefined
     this.subtree = 1
     this.waiters = undefined
     this.childWaiters = undefined

@@ -54,8 +54,8 @@ export interface ParallelOptions {
 /** Builds the pool in the current scope; closing the scope waits for every task. */
 export const make = Effect.fnUntraced(function*(options: ParallelOptions) {
   const scope = yield* Effect.scope
-  // Finalizers run last-added first: worker-local instances, then the threads,
-  // are released only after the final wait below.
+  // Finalizers run last-added first: the final wait below, then the threads,
+  // then the worker-local instances.
   const localsScope = yield* Scope.fork(scope)
   const pool = new ParallelPool(options, localsScope)
   if (options.threads > 0) {
@@ -147,7 +147,11 @@ class ParallelPool implements Engine, Threads.ThreadHost {
         run.onStart = undefined
       })
     })
-    return Effect.as(this.givingUpLane(parent, started), run)
+    // A run dropped from the queue (its group or the pool failed) never started: raise why.
+    const submitted = Effect.suspend(() =>
+      run.lane === undefined && run.exit !== undefined ? Effect.failCause(this.failureOf(run)[0]) : Effect.succeed(run)
+    )
+    return Effect.andThen(this.givingUpLane(parent, started), submitted)
   }
 
   private enqueue(run: Run): void {
@@ -170,11 +174,11 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     const def = run.def
     let effect: Effect.Effect<unknown, unknown, unknown>
     try {
-      effect = def.attempts(
-        def.portable !== undefined && this.threads !== undefined
-          ? this.threads.dispatch(run, this.groupId(run.group))
-          : def.run(run.args)
-      )
+      const attempt = def.portable !== undefined && this.threads !== undefined
+        ? this.threads.dispatch(run, this.groupId(run.group))
+        : def.run(run.args)
+      // A retried attempt starts on the run's lane, whatever the last one left behind.
+      effect = def.attempts(def.retries ? Effect.andThen(this.takeLane(run), attempt) : attempt)
     } catch (defect) {
       effect = Effect.die(defect)
     }
@@ -205,6 +209,12 @@ class ParallelPool implements Engine, Threads.ThreadHost {
 
   private complete(run: Run, exit: Exit.Exit<unknown, unknown>): void {
     run.exit = exit
+    if (run.onStart) {
+      // A blocked submit of a run that is dropped without starting.
+      const onStart = run.onStart
+      run.onStart = undefined
+      onStart()
+    }
     const group = run.group
     if (run.fiber !== undefined) {
       run.fiber = undefined
@@ -225,7 +235,12 @@ class ParallelPool implements Engine, Threads.ThreadHost {
     }
     wakeAll(run.waiters)
     if (group.pending === 0) wakeAll(group.waiters)
-    // A run that finished while waiting has already given its lane up.
+    // A run that finished while waiting has already given its lane up, and no longer wants it back.
+    if (run.taking !== undefined) {
+      removeWaiter(run.lane!.resumers, run.taking)
+      run.taking = undefined
+    }
+    wakeAll(run.laneWaiters)
     if (run.holdsLane) {
       run.holdsLane = false
       this.releaseLane(run.lane!)
@@ -269,38 +284,52 @@ class ParallelPool implements Engine, Threads.ThreadHost {
 
   /**
    * Runs `wait` with `run`'s lane given up, then takes the same lane back.
-   * Without a run of this pool (code outside tasks), runs `wait` as it is.
+   * Without a run of this pool (code outside tasks, or a fiber that outlived
+   * its task), runs `wait` as it is.
+   *
+   * A lane is given up when a fiber of the run starts waiting while the run
+   * holds it, and taken back when a fiber of the run stops waiting while the
+   * run does not, even when the wait is interrupted (a timeout around it, a
+   * race): the code after it must not run beside the lane's other task. That
+   * finalizer waits only on the lane's current holder, which waits on nothing
+   * of this run's, so it cannot deadlock.
    */
   private givingUpLane<A, E, R>(run: Run | undefined, wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
     if (run === undefined || run.engine !== this || run.lane === undefined) return wait
     return Effect.suspend(() => {
-      if (run.waits++ === 0) {
+      if (run.exit !== undefined) return wait
+      if (run.holdsLane) {
         run.holdsLane = false
         this.releaseLane(run.lane!)
       }
-      // If the fiber is interrupted while waiting, the continuation never runs
-      // and the run finishes without a lane, which is what it should do.
-      return Effect.flatMap(Effect.exit(wait), (exit) => {
-        if (--run.waits > 0) return exit
-        return Effect.flatMap(this.takeLane(run), () => exit)
-      })
+      return Effect.ensuring(wait, this.takeLane(run))
     })
   }
 
-  private takeLane(run: Run): Effect.Effect<void> {
+  /** Asks for `run`'s lane back: it goes to the run as soon as it is free, before any queued task. */
+  private requestLane(run: Run): void {
+    if (run.holdsLane || run.exit !== undefined || run.taking !== undefined) return
     const lane = run.lane!
+    const take = () => {
+      run.taking = undefined
+      run.holdsLane = true
+      wakeAll(run.laneWaiters)
+    }
+    if (!lane.busy) {
+      lane.busy = true
+      this.freeLanes.splice(this.freeLanes.indexOf(lane), 1)
+      return take()
+    }
+    run.taking = take
+    lane.resumers.push(take)
+  }
+
+  /** Takes `run`'s lane back, waiting while another run holds it; nothing for a run that has finished. */
+  private takeLane(run: Run): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      const take = () => {
-        run.holdsLane = true
-        resume(Effect.void)
-      }
-      if (!lane.busy) {
-        lane.busy = true
-        this.freeLanes.splice(this.freeLanes.indexOf(lane), 1)
-        return take()
-      }
-      lane.resumers.push(take)
-      return Effect.sync(() => removeWaiter(lane.resumers, take))
+      this.requestLane(run)
+      if (run.holdsLane || run.exit !== undefined) return resume(Effect.void)
+      ;(run.laneWaiters ??= []).push(() => resume(Effect.void))
     })
   }
 
@@ -415,12 +444,13 @@ class ParallelPool implements Engine, Threads.ThreadHost {
   readonly join: Effect.Effect<void> = Effect.withFiber((fiber) => {
     const run = fiber.getRef(CurrentPlace)?.run
     if (run !== undefined && run.engine === this) return this.joinChildren(run)
+    // Seal the current epoch, unless nothing at all is pending before it.
     const epoch = this.epoch
-    if (epoch.count > 0) {
+    if (epoch.count > 0 || this.sealedEpochs.length > 0) {
       this.sealedEpochs.push(epoch)
       this.epoch = new Epoch()
     }
-    const drained = () => epoch.count === 0 && !this.sealedEpochs.includes(epoch)
+    const drained = () => !this.sealedEpochs.includes(epoch)
     return Effect.andThen(
       this.waitUntil(() => drained() || this.root.failure !== undefined, [epoch.waiters, this.idleWaiters]),
       this.raiseFailure
@@ -469,6 +499,8 @@ class ParallelPool implements Engine, Threads.ThreadHost {
         Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
       )(body)
       group.interruptBody = () => bodyFiber.interruptUnsafe()
+      // A task may have failed the group while the body ran its first synchronous steps.
+      if (group.failure) bodyFiber.interruptUnsafe()
       const stop = Effect.suspend(() => {
         bodyFiber.interruptUnsafe()
         return Effect.andThen(Fiber.await(bodyFiber), this.settleGroup(group, true, undefined))
@@ -505,18 +537,21 @@ class ParallelPool implements Engine, Threads.ThreadHost {
   }
 
   readonly answer = (question: Protocol.Question): Effect.Effect<Protocol.WireReply> => {
-    const asking = question._tag === "stats" ? undefined : this.threads!.runOf(question.parent)
     // A failure goes back encoded with the schemas of the task it is a failure of.
     const answered = (reply: Effect.Effect<unknown, unknown>, failedTask: () => TaskDef | undefined) =>
       Effect.matchCause(reply, {
         onSuccess: (value): Protocol.WireReply => [0, value],
         onFailure: (cause): Protocol.WireReply => [1, wireFailure(cause, failedTask())]
       })
+    if (question._tag === "stats") return Effect.map(this.stats, (stats): Protocol.WireReply => [0, stats])
+    const asking = this.threads!.runOf(question.parent)
+    // The asking task has ended meanwhile (interrupted, or its thread died): nothing to answer.
+    if (asking === undefined) return answered(Effect.interrupt, () => undefined)
     switch (question._tag) {
       case "submit": {
-        const group = question.group === 0 ? asking?.group ?? this.root : this.groupsById.get(question.group) ?? this.root
+        const group = question.group === 0 ? asking.group : this.groupsById.get(question.group) ?? asking.group
         const submitted = resolve(question.module, question.name).pipe(
-          Effect.flatMap((def) => this.submitRun(def, [], question.payload, asking?.context ?? Context.empty(), group, asking)),
+          Effect.flatMap((def) => this.submitRun(def, [], question.payload, asking.context, group, asking)),
           Effect.map((run) => {
             const id = ++this.nextId
             this.remoteRuns.set(id, run)
@@ -524,7 +559,8 @@ class ParallelPool implements Engine, Threads.ThreadHost {
             return id
           })
         )
-        return answered(submitted, () => group.failedTask ?? this.root.failedTask)
+        // Raised in `submitRun`'s order: the pool's failure first, then the group's.
+        return answered(submitted, () => this.root.failure ? this.root.failedTask : group.failedTask)
       }
       case "await": {
         const run = this.remoteRuns.get(question.run)
@@ -533,11 +569,11 @@ class ParallelPool implements Engine, Threads.ThreadHost {
         return answered(awaited, () => this.failureOf(run)[1])
       }
       case "join":
-        return answered(asking ? this.joinChildren(asking) : Effect.void, () => this.root.failedTask)
+        return answered(this.joinChildren(asking), () => this.root.failedTask)
       case "openGroup": {
         const group = this.openGroup()
         const id = this.groupId(group)
-        const lane = asking?.lane?.index ?? 0
+        const lane = asking.lane!.index
         group.interruptBody = () => this.threads!.interruptBody(lane, id)
         // A task that ends without closing its group (its thread died) leaves nothing running.
         this.threads!.onDispatchEnd(question.parent, () => {
@@ -550,14 +586,15 @@ class ParallelPool implements Engine, Threads.ThreadHost {
       case "closeGroup": {
         const group = this.groupsById.get(question.group)
         if (group === undefined) return Effect.succeed([0, []])
-        const settled = this.settleGroup(group, question.bodyFailed, asking).pipe(
+        const bodyFailed = question.bodyFailed && group.failure === undefined
+        const settled = this.settleGroup(group, bodyFailed, asking).pipe(
           Effect.map(() => group.wireResults()),
+          // Interrupted (the asking thread died): nothing of the group may go on.
+          Effect.onInterrupt(() => Effect.sync(() => this.interruptRuns(group))),
           Effect.ensuring(Effect.sync(() => this.closeGroup(group)))
         )
         return answered(settled, () => group.failedTask)
       }
-      case "stats":
-        return Effect.map(this.stats, (stats): Protocol.WireReply => [0, stats])
     }
   }
 

@@ -6,7 +6,6 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -126,14 +125,15 @@ class WorkerEngine implements Engine {
       const context = yield* Effect.context<R>()
       const bodyFiber = Effect.runForkWith(Context.add(context, CurrentWorkerPlace, { task: place.task, group }))(body)
       this.bodies.set(group, bodyFiber as Fiber.Fiber<unknown, unknown>)
-      const bodyExit = yield* Effect.onInterrupt(Fiber.await(bodyFiber), () => Effect.sync(() => bodyFiber.interruptUnsafe()))
+      const bodyExit = yield* Effect.onInterrupt(Fiber.await(bodyFiber), () => Fiber.interrupt(bodyFiber))
       this.bodies.delete(group)
-      const bodyFailed = bodyExit._tag === "Failure" && !Cause.hasInterruptsOnly(bodyExit.cause)
+      // The pool tells a body that failed on its own from one its group interrupted.
+      const bodyFailed = bodyExit._tag === "Failure"
       const results = (yield* this.ask({ _tag: "closeGroup", parent: place.task.id, group, bodyFailed })) as Protocol.WireResults
       if (bodyExit._tag === "Failure") return yield* Effect.failCause(bodyExit.cause)
       const decoded = yield* Effect.forEach(results, ([module, name, values]) =>
-        Effect.map(resolve(module, name), (def) =>
-          [def, values.map((value) => (def.portable!.decodeExit(value) as Exit.Success<unknown>).value)] as const))
+        Effect.flatMap(resolve(module, name), (def) =>
+          Effect.map(Effect.forEach(values, (value) => def.portable!.decodeExit(value)), (successes) => [def, successes] as const)))
       const successes = new Map<TaskDef, ReadonlyArray<unknown>>(decoded)
       return { value: bodyExit.value, successesOf: (def: TaskDef) => successes.get(def) ?? [] }
     }) as Effect.Effect<GroupOutcome<A>, E, R>
@@ -188,7 +188,19 @@ export const serve = Effect.gen(function*() {
     const exits = doneExits
     doneIds = []
     doneExits = []
-    runner.sendUnsafe(0, [Protocol.Done, ids, exits])
+    try {
+      runner.sendUnsafe(0, [Protocol.Done, ids, exits])
+    } catch {
+      // A result that cannot be copied: send them one by one, that one as a defect.
+      for (let i = 0; i < ids.length; i++) {
+        try {
+          runner.sendUnsafe(0, [Protocol.Done, [ids[i]!], [exits[i]!]])
+        } catch (error) {
+          const defect = new Error(`The task's result cannot be copied back from its worker thread: ${String(error)}`)
+          runner.sendUnsafe(0, [Protocol.Done, [ids[i]!], [libraryCodec.encodeExit(Exit.die(defect))]])
+        }
+      }
+    }
   }
   const finished = (id: number, def: TaskDef | undefined, exit: Exit.Exit<unknown, unknown>) => {
     running.delete(id)
@@ -215,6 +227,10 @@ export const serve = Effect.gen(function*() {
     fiber.addObserver((exit) => finished(id, def, exit))
   }
 
+  // Tasks waiting for their module to import, and those of them interrupted meanwhile.
+  const importing = new Set<number>()
+  const cancelled = new Set<number>()
+
   const runBatch = (batch: Protocol.RunColumns) => {
     for (let i = 0; i < batch.ids.length; i++) {
       const id = batch.ids[i]!
@@ -229,13 +245,25 @@ export const serve = Effect.gen(function*() {
       const lane = batch.lanes[i]!
       const group = batch.groups[i]!
       const payload = batch.payloads[i]
+      importing.add(id)
       Effect.runFork(resolve(module, name).pipe(
         Effect.matchCause({
-          onSuccess: (def) => start(id, def, lane, group, payload),
-          onFailure: (cause) => finished(id, undefined, Exit.failCause(cause))
+          onSuccess: (def) => {
+            importing.delete(id)
+            if (!cancelled.delete(id)) start(id, def, lane, group, payload)
+          },
+          onFailure: (cause) => {
+            importing.delete(id)
+            if (!cancelled.delete(id)) finished(id, undefined, Exit.failCause(cause))
+          }
         })
       ))
     }
+  }
+
+  const interrupt = (id: number) => {
+    if (importing.has(id)) cancelled.add(id)
+    else running.get(id)?.interruptUnsafe()
   }
 
   yield* runner.run<void, never, never>((_port, message) => {
@@ -243,7 +271,7 @@ export const serve = Effect.gen(function*() {
       case Protocol.RunBatch:
         return runBatch(message[1])
       case Protocol.Interrupt:
-        return running.get(message[1])?.interruptUnsafe()
+        return interrupt(message[1])
       case Protocol.Reply: {
         const answer = answers.get(message[1])
         answers.delete(message[1])
