@@ -151,6 +151,8 @@ export const resolve = (module: string, name: string): Effect.Effect<TaskDef> =>
 /** The registered task, if its module has been imported in this thread. */
 export const lookup = (module: string, name: string): TaskDef | undefined => registry.get(module)?.get(name)
 
+const nothingToEncode = Result.succeed(undefined)
+
 /** The encoded payload of a call, or the error its submit fails with (`undefined` for tasks that are not portable). */
 export const encodeCall = (def: TaskDef, args: ReadonlyArray<unknown>): Result.Result<unknown, TaskPayloadError> =>
-  def.portable === undefined ? Result.succeed(undefined) : def.portable.encodePayload(args[0])
+  def.portable === undefined ? nothingToEncode : def.portable.encodePayload(args[0])
