@@ -416,12 +416,7 @@ class ParallelPool implements Engine, Threads.ThreadHost {
       return exit._tag === "Success" ? exit : Effect.failCause(this.failureOf(run)[0])
     })
     if (run.exit) return result
-    const finished = Effect.callback<void>((resume) => {
-      if (run.exit) return resume(Effect.void)
-      const wake = () => resume(Effect.void)
-      ;(run.waiters ??= []).push(wake)
-      return Effect.sync(() => removeWaiter(run.waiters, wake))
-    })
+    const finished = this.waitUntil(() => run.exit !== undefined, [run.waiters ??= []])
     return Effect.andThen(this.givingUpLane(waiter, finished), result)
   }
 

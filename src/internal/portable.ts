@@ -129,17 +129,20 @@ export const register = (def: TaskDef & { readonly portable: Portable }): void =
   tasks.set(def.name, def)
 }
 
+/** The registered task, if its module has been imported in this thread. */
+export const lookup = (module: string, name: string): TaskDef | undefined => registry.get(module)?.get(name)
+
 /** The task `name` of `module`, importing the module first if needed. */
 export const resolve = (module: string, name: string): Effect.Effect<TaskDef> =>
   Effect.suspend(() => {
-    const found = registry.get(module)?.get(name)
+    const found = lookup(module, name)
     if (found) return Effect.succeed(found)
     return Effect.tryPromise({
       try: () => import(module),
       catch: (cause) => new Error(`Cannot import task module ${module}: ${String(cause)}`, { cause })
     }).pipe(
       Effect.flatMap(() => {
-        const def = registry.get(module)?.get(name)
+        const def = lookup(module, name)
         return def
           ? Effect.succeed(def)
           : Effect.fail(new Error(`Module ${module} declares no portable task named "${name}"`))
@@ -147,9 +150,6 @@ export const resolve = (module: string, name: string): Effect.Effect<TaskDef> =>
       Effect.orDie
     )
   })
-
-/** The registered task, if its module has been imported in this thread. */
-export const lookup = (module: string, name: string): TaskDef | undefined => registry.get(module)?.get(name)
 
 const nothingToEncode = Result.succeed(undefined)
 

@@ -16,7 +16,7 @@ import * as WorkerRunner from "effect/workers/WorkerRunner"
 import * as WorkerThreads from "node:worker_threads"
 import { TaskPool } from "../TaskPool.ts"
 import { type Engine, type GroupOutcome, type Handle, HandleKey, Lane, type Stats, type TaskDef } from "./model.ts"
-import { libraryCodec, lookup, resolve, type WireExit } from "./portable.ts"
+import { encodeCall, libraryCodec, lookup, resolve, type WireExit } from "./portable.ts"
 import * as Protocol from "./protocol.ts"
 import type { WorkerData } from "./threads.ts"
 
@@ -91,7 +91,7 @@ class WorkerEngine implements Engine {
         )
       }
       const place = yield* this.place(`Submitting task "${def.name}"`)
-      const encoded = def.portable.encodePayload(args[0])
+      const encoded = encodeCall(def, args)
       if (Result.isFailure(encoded)) return yield* Effect.fail(encoded.failure)
       const id = yield* this.ask({
         _tag: "submit",
@@ -152,7 +152,6 @@ class WorkerEngine implements Engine {
 /** Decodes a failure the pool sent, with the schemas of the task it belongs to. */
 const decodeFailure = ([module, name, exit]: Protocol.WireFailure): Effect.Effect<Exit.Exit<unknown, unknown>> =>
   module === "" ? Effect.succeed(libraryCodec.decodeExit(exit)) : Effect.map(resolve(module, name), (def) => def.portable!.decodeExit(exit))
-
 
 /** Serves the pool until it closes this thread. */
 export const serve = Effect.gen(function*() {
