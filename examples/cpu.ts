@@ -45,7 +45,9 @@ const makeBuffer = (seed: number, size: number): Uint8Array => {
 
 const compressAll = (buffers: ReadonlyArray<Uint8Array>) => Effect.gen(function*() {
   const started = Date.now()
-  const report = yield* Task.group(Effect.forEach(buffers, (buffer) => compressAndHash(buffer), { discard: true }))
+  const report = yield* Task.group(Effect.forEach(buffers, (buffer) => compressAndHash(buffer), { discard: true }), {
+    results: [compressAndHash]
+  })
   const summaries = report.results(compressAndHash)
   const compressed = summaries.reduce((total, summary) => total + summary.compressed, 0)
   return { millis: Date.now() - started, compressed, hashes: new Set(summaries.map((summary) => summary.sha256)).size }

@@ -27,16 +27,21 @@ const fetchOrderPage = Task.make("fetchOrderPage", (account: string, page: numbe
 // account task gives its lane up while it waits, so any maxWorkers works.
 const totalForAccount = Task.make("totalForAccount", (account: string) =>
   Effect.gen(function*() {
-    const pages = yield* Task.group(Effect.gen(function*() {
-      for (let page = 1; page <= pagesPerAccount; page++) yield* fetchOrderPage(account, page)
-    }))
+    const pages = yield* Task.group(
+      Effect.gen(function*() {
+        for (let page = 1; page <= pagesPerAccount; page++) yield* fetchOrderPage(account, page)
+      }),
+      { results: [fetchOrderPage] }
+    )
     const orders = pages.results(fetchOrderPage).flat()
     return { account, orders: orders.length, total: orders.reduce((sum, order) => sum + order.amount, 0) }
   }))
 
 const program = Effect.gen(function*() {
   const started = Date.now()
-  const report = yield* Task.group(Effect.forEach(accounts, (account) => totalForAccount(account), { discard: true }))
+  const report = yield* Task.group(Effect.forEach(accounts, (account) => totalForAccount(account), { discard: true }), {
+    results: [totalForAccount]
+  })
   for (const line of [...report.results(totalForAccount)].sort((a, b) => a.account.localeCompare(b.account))) {
     yield* Console.log(`${line.account}: ${line.orders} orders, total ${line.total}`)
   }

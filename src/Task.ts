@@ -7,24 +7,30 @@
  * handle: the pool's scope waits for every task. Use `Task.await` for one
  * result, `Task.group` to wait for a batch and collect its results.
  *
- * Errors: the first failure of a task fails the pool with that task's own
- * error, which surfaces at the next submit, `TaskPool.join`, group end, or
- * when the pool's scope closes. The error type of a task appears at each call,
- * so a program's error type already lists every error its tasks can raise.
- * Inside `Task.group`, a failure belongs to the group: the group fails with it
- * at once, and the pool goes on if the caller handles it.
+ * Errors: a failure that escapes a task belongs to the task's group, or to the
+ * pool when it has no group. It fails that group or pool at once (the other
+ * tasks of that scope are interrupted) and surfaces, with the task's own
+ * error type, at the scope's next submit, `TaskPool.join`, group end, or
+ * close. `Task.await` returns it too, but handling it there does not un-fail
+ * the scope: handle one task's failure inside the task, or around a
+ * `Task.group`. The same holds under `TaskPool.serial`.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
-import { type Engine, type Handle as RunHandle, HandleKey, type TaskDef } from "./internal/model.ts"
-import { Portable, register } from "./internal/portable.ts"
-import { type PoolTimeoutError, type TaskPayloadError, TaskTimeoutError, type WorkerCrashError } from "./TaskError.ts"
+import { type Engine, type Handle as RunHandle, HandleKey } from "./internal/engine.ts"
+import { durationOf, expected } from "./internal/options.ts"
+import { Portable } from "./internal/portable.ts"
+import { type PortableTaskDef, register } from "./internal/registry.ts"
+import type { TaskDef } from "./internal/taskDef.ts"
+import type { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "./TaskError.ts"
 import { TaskPool } from "./TaskPool.ts"
 
 const TypeId: unique symbol = Symbol.for("effect-lateral/Task")
@@ -155,15 +161,15 @@ export const make: {
   fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
   options?: Options<any> & Partial<PortableOptions<unknown, unknown, unknown, unknown>>
 ): any => {
-  const portable = options?.module === undefined ? undefined : new Portable(name, options as PortableOptionsOf)
-  const def: TaskDef = {
-    name,
-    run: runner(fn, portable),
-    attempts: attempts(name, options),
-    retries: options?.retry !== undefined,
-    portable
+  const timeout = options?.timeout === undefined ? undefined : durationOf(options.timeout)
+  if (options?.timeout !== undefined && timeout === undefined) {
+    throw new Cause.IllegalArgumentError(
+      `Task.make("${name}"): timeout must be ${expected.duration}, got ${JSON.stringify(options.timeout) ?? String(options.timeout)}`
+    )
   }
-  if (portable) register(def as TaskDef & { readonly portable: Portable })
+  const portable = options?.module === undefined ? undefined : new Portable(name, options as PortableOptionsOf)
+  const def: TaskDef = { name, run: runner(fn, portable), timeout, retry: options?.retry, portable }
+  if (portable) register(def as PortableTaskDef)
   // The hot path: one effect per call, the pool read straight from the fiber.
   const task = (...args: ReadonlyArray<unknown>) =>
     Effect.withFiber((fiber) => Context.getUnsafe(fiber.context, TaskPool).submit(fiber, def, args))
@@ -174,7 +180,7 @@ export const make: {
 
 type PortableOptionsOf = ConstructorParameters<typeof Portable>[1]
 
-/** One attempt in this thread; a portable task's layer is built once per lane. */
+/** One attempt in this thread; a portable task's layer is a worker-local resource. */
 const runner = (
   fn: (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>,
   portable: Portable | undefined
@@ -183,18 +189,6 @@ const runner = (
   if (layer === undefined) return (args) => fn(...args)
   const services = TaskPool.use((pool) => pool.local(layer, Layer.build(layer)))
   return (args) => Effect.flatMap(services, (context) => Effect.provideContext(Effect.suspend(() => fn(...args)), context))
-}
-
-/** Applies `timeout` to each attempt, then `retry` around the attempts. */
-const attempts = (name: string, options: Options<any> | undefined): TaskDef["attempts"] => {
-  const timeout = options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
-  const retry = options?.retry
-  if (timeout === undefined && retry === undefined) return (attempt) => attempt
-  const onTimeout = () => Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout!) }))
-  return (attempt) => {
-    if (timeout !== undefined) attempt = Effect.timeoutOrElse(attempt, { duration: timeout, orElse: onTimeout })
-    return retry === undefined ? attempt : Effect.retry(attempt, retry)
-  }
 }
 
 /**
@@ -226,26 +220,48 @@ const await_ = <A, E>(handle: Handle<A, E>): Effect.Effect<A, E> =>
 export { await_ as await }
 
 /**
- * What `Task.group` returns: the body's value, and the results of the tasks
- * that ran in the group (unordered, as they finished), by task.
+ * The type of a task's successful result.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Success<T> = T extends Task<any, infer A, any, any> ? A : never
+
+/**
+ * What `Task.group(body, { results })` returns: the body's value, and the
+ * results of the listed tasks that ran in the group (unordered, as they
+ * finished).
  *
  * @category models
  * @since 0.1.0
  */
-export interface GroupResult<A> {
+export interface GroupResult<A, T extends Task<any, any, any, any>> {
   readonly value: A
-  readonly results: <B>(task: Task<any, B, any, any>) => ReadonlyArray<B>
+  readonly results: <K extends T>(task: K) => ReadonlyArray<Success<K>>
+}
+
+/**
+ * Options of `Task.group`. `results`: the tasks whose results the group keeps
+ * for `GroupResult.results`. A group keeps no results unless asked, so a group
+ * of a million tasks holds no more memory than the tasks running at once.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface GroupOptions<T extends ReadonlyArray<Task<any, any, any, any>>> {
+  readonly results: T
 }
 
 /**
  * Runs `body` and waits for every task submitted inside it, and everything
- * those tasks submit. Groups nest and work inside tasks (a task that fans out
- * and waits gives its lane up while it waits, so even `maxWorkers: 1` cannot
- * deadlock).
+ * those tasks submit; returns the body's value. With `{ results: [task, ...] }`
+ * it also keeps the results of those tasks. Groups nest and work inside tasks
+ * (a task that fans out and waits gives its lane up while it waits, so even
+ * `maxWorkers: 1` cannot deadlock).
  *
- * The first failure of one of the group's tasks interrupts the body and the
- * other tasks, and the group fails with that error at once. Handle it, and the
- * pool goes on.
+ * A failure of one of the group's tasks belongs to the group: it interrupts
+ * the body and the other tasks, and the group fails with that error at once.
+ * Handle it around the group, and the pool goes on.
  *
  * **Example** (Fan out, wait, use the results)
  *
@@ -256,26 +272,54 @@ export interface GroupResult<A> {
  * const fetchUser = Task.make("fetchUser", (id: number) => Effect.succeed({ id, name: `user ${id}` }))
  *
  * const program = Effect.gen(function*() {
- *   const group = yield* Task.group(Effect.gen(function*() {
- *     for (let id = 0; id < 10; id++) yield* fetchUser(id)
- *   }))
- *   const users = group.results(fetchUser) // 10 users, in completion order
+ *   const group = yield* Task.group(
+ *     Effect.forEach([1, 2, 3], (id) => fetchUser(id), { discard: true }),
+ *     { results: [fetchUser] }
+ *   )
+ *   const users = group.results(fetchUser) // 3 users, in completion order
  * })
+ * ```
+ *
+ * **Example** (Handling a group's failure)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-lateral"
+ *
+ * class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { id: Schema.Number }) {}
+ * const lookup = Task.make("lookup", (id: number) => id === 3 ? Effect.fail(new NotFound({ id })) : Effect.void)
+ *
+ * const program = Task.group(Effect.forEach([1, 2, 3], (id) => lookup(id), { discard: true })).pipe(
+ *   Effect.catchTag("NotFound", (error) => Effect.log(`no item ${error.id}`))
+ * )
  * ```
  *
  * @category waiting
  * @since 0.1.0
  */
-export const group: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<GroupResult<A>, E, R | TaskPool> = Effect.fn(
-  "Task.group"
-)(function*<A, E, R>(body: Effect.Effect<A, E, R>) {
-  const pool = yield* TaskPool
-  const outcome = yield* pool.group(body)
-  return {
-    value: outcome.value,
-    results: <B>(task: Task<any, B, any, any>) => outcome.successesOf(task[TypeId]) as ReadonlyArray<B>
+export const group: {
+  <const T extends ReadonlyArray<Task<any, any, any, any>>>(
+    options: GroupOptions<T>
+  ): <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<GroupResult<A, T[number]>, E, R | TaskPool>
+  <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | TaskPool>
+  <A, E, R, const T extends ReadonlyArray<Task<any, any, any, any>>>(
+    body: Effect.Effect<A, E, R>,
+    options: GroupOptions<T>
+  ): Effect.Effect<GroupResult<A, T[number]>, E, R | TaskPool>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(body: Effect.Effect<A, E, R>, options?: GroupOptions<ReadonlyArray<Task<any, any, any, any>>>) => {
+    const collect = options === undefined ? undefined : new Set(options.results.map((task) => task[TypeId]))
+    const grouped = TaskPool.use((pool) => pool.group(body, collect))
+    const result: Effect.Effect<unknown, E, R | TaskPool> = options === undefined
+      ? Effect.map(grouped, (outcome) => outcome.value)
+      : Effect.map(grouped, (outcome) => ({
+        value: outcome.value,
+        results: (task: Task<any, any, any, any>) => outcome.successesOf(task[TypeId])
+      }))
+    return Effect.withSpan(result, "Task.group")
   }
-})
+)
 
 /**
  * Whether a value is a task made by `Task.make`.

@@ -19,15 +19,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
-import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits } from "node:worker_threads"
-import type { Engine, Stats as EngineStats } from "./internal/model.ts"
+import type { Engine } from "./internal/engine.ts"
+import { checkPoolOptions, describe, inCode, type PoolOptions, type RawPoolOptions, type Source } from "./internal/options.ts"
 import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
+import type { Stats as EngineStats } from "./internal/stats.ts"
 import { insideWorkerThread } from "./internal/threads.ts"
 import type { PoolTimeoutError } from "./TaskError.ts"
 
@@ -165,11 +166,8 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
   Layer.unwrap(Effect.map(fromConfig, (config) => {
     if (!config.enabled) return serial
     return layer({
-      ...options,
-      maxWorkers: options?.maxWorkers ?? config.maxWorkers,
-      threads: options?.threads ?? config.threads,
-      timeout: options?.timeout ?? config.timeout,
-      blockWhenSaturated: options?.blockWhenSaturated ?? config.blockWhenSaturated
+      ...config.options,
+      ...Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
     } as Options & { readonly timeout: Duration.Input })
   }))
 
@@ -288,82 +286,80 @@ export const onProgress = <R>(
 // -----------------------------------------------------------------------------
 // options and configuration
 
+/** The parallel pool's settings: checked options, with the defaults filled in. */
+const settings = (options: PoolOptions): Parallel.ParallelOptions => {
+  const maxWorkers = options.maxWorkers ?? defaultMaxWorkers
+  return {
+    maxWorkers,
+    threads: insideWorkerThread ? 0 : options.threads ?? Math.min(maxWorkers, availableParallelism()),
+    timeout: options.timeout,
+    blockWhenSaturated: options.blockWhenSaturated ?? false,
+    resourceLimits: options.resourceLimits
+  }
+}
+
+/** Options given in code: a bad one is a defect that names the option and the value. */
 const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
   Effect.suspend(() => {
-    const maxWorkers = options.maxWorkers ?? defaultMaxWorkers
-    if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1) {
-      return Effect.die(new Cause.IllegalArgumentError(`TaskPool: maxWorkers must be a positive integer, got ${maxWorkers}`))
-    }
-    const threads = insideWorkerThread ? 0 : options.threads ?? Math.min(maxWorkers, availableParallelism())
-    if (!Number.isSafeInteger(threads) || threads < 0) {
-      return Effect.die(new Cause.IllegalArgumentError(`TaskPool: threads must be a non-negative integer, got ${threads}`))
-    }
-    let timeout: Duration.Duration | undefined
-    if (options.timeout !== undefined) {
-      const decoded = Duration.fromInput(options.timeout)
-      if (Option.isNone(decoded)) {
-        return Effect.die(new Cause.IllegalArgumentError(`TaskPool: timeout must be a duration, got ${String(options.timeout)}`))
-      }
-      timeout = decoded.value
-    }
-    return Effect.succeed({
-      maxWorkers,
-      threads,
-      timeout,
-      blockWhenSaturated: options.blockWhenSaturated ?? false,
-      resourceLimits: options.resourceLimits
-    })
+    const checked = checkPoolOptions(options, inCode)
+    return Result.isSuccess(checked)
+      ? Effect.succeed(settings(checked.success))
+      : Effect.die(new Cause.IllegalArgumentError(`TaskPool.layer: ${describe(checked.failure, inCode)}`))
   })
 
-/**
- * One `LATERAL_*` variable. A bad value fails with a `ConfigError` that quotes
- * it, since Effect's own message names only the variable.
- */
-const variable = <A>(name: string, schema: Schema.ConstraintCodec<A, unknown>, expected: string): Config.Config<A | undefined> =>
-  Config.schema(schema, name).pipe(
-    Config.option,
-    Config.map(Option.getOrUndefined),
-    Config.orElse(() =>
-      Config.String(name).pipe(Config.mapEffect((raw) =>
-        Effect.fail(
-          new Config.ConfigError(
-            new ConfigProvider.SourceError({ message: `${name}=${JSON.stringify(raw)} is not ${expected}` })
-          )
-        )
-      ))
-    )
-  )
+/** The variable behind each option. */
+const variables = {
+  maxWorkers: "LATERAL_WORKERS",
+  threads: "LATERAL_THREADS",
+  timeout: "LATERAL_TIMEOUT",
+  blockWhenSaturated: "LATERAL_BLOCK_WHEN_SATURATED",
+  resourceLimits: "LATERAL_RESOURCE_LIMITS"
+} as const
 
 const trueWords = ["true", "yes", "on", "1", "y"]
 const falseWords = ["false", "no", "off", "0", "n"]
 
-/** A boolean as environments write it, in any case. */
-const BooleanWord = Schema.String.pipe(
-  Schema.decodeTo(Schema.Literals([...trueWords, ...falseWords]), SchemaTransformation.toLowerCase()),
-  Schema.decodeTo(
-    Schema.Boolean,
-    SchemaTransformation.transform({ decode: (word) => trueWords.includes(word), encode: (value) => value ? "true" : "false" })
-  )
-)
+/** A boolean as environments write it, in any case; other words stay as written, to be refused. */
+const booleanWord = (raw: string): boolean | string => {
+  const word = raw.trim().toLowerCase()
+  return trueWords.includes(word) ? true : falseWords.includes(word) ? false : raw
+}
+
+/** An integer as written; anything else stays as written, to be refused. */
+const integerWord = (raw: string): number | string => /^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : raw
 
 /** A duration such as "30 seconds", or a plain number of seconds as pylateral took. */
-const DurationWord = Schema.Union([
-  Schema.DurationFromString,
-  Schema.NumberFromString.pipe(
-    Schema.check(Schema.isGreaterThanOrEqualTo(0)),
-    Schema.decodeTo(
-      Schema.Duration,
-      SchemaTransformation.transform({ decode: Duration.seconds, encode: Duration.toSeconds })
-    )
-  )
-])
+const durationWord = (raw: string): Duration.Input | string =>
+  /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(raw) ? Duration.seconds(Number(raw)) : raw as Duration.Input
 
-const booleans = "a boolean (true/false, yes/no, on/off, 1/0)"
+const configError = (message: string) => new Config.ConfigError(new ConfigProvider.SourceError({ message }))
 
-const fromConfig = Config.all({
-  enabled: variable("LATERAL_ENABLED", BooleanWord, booleans),
-  maxWorkers: variable("LATERAL_WORKERS", Schema.Int.check(Schema.isGreaterThan(0)), "a positive integer"),
-  threads: variable("LATERAL_THREADS", Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), "a non-negative integer"),
-  timeout: variable("LATERAL_TIMEOUT", DurationWord, "a duration such as \"30 seconds\" or a number of seconds"),
-  blockWhenSaturated: variable("LATERAL_BLOCK_WHEN_SATURATED", BooleanWord, booleans)
-}).pipe(Config.map((config) => ({ ...config, enabled: config.enabled ?? true })))
+const fromConfig: Effect.Effect<{ readonly enabled: boolean; readonly options: RawPoolOptions }, Config.ConfigError> = Effect.gen(
+  function*() {
+    const raw = yield* Config.all({
+      enabled: Config.option(Config.String("LATERAL_ENABLED")),
+      maxWorkers: Config.option(Config.String(variables.maxWorkers)),
+      threads: Config.option(Config.String(variables.threads)),
+      timeout: Config.option(Config.String(variables.timeout)),
+      blockWhenSaturated: Config.option(Config.String(variables.blockWhenSaturated))
+    })
+    const enabled = Option.match(raw.enabled, { onNone: () => true, onSome: booleanWord })
+    if (typeof enabled !== "boolean") {
+      return yield* Effect.fail(configError(`LATERAL_ENABLED=${JSON.stringify(enabled)} is not a boolean (true/false, yes/no, on/off, 1/0)`))
+    }
+    const options: RawPoolOptions = {
+      maxWorkers: Option.getOrUndefined(Option.map(raw.maxWorkers, integerWord)),
+      threads: Option.getOrUndefined(Option.map(raw.threads, integerWord)),
+      timeout: Option.getOrUndefined(Option.map(raw.timeout, durationWord)),
+      blockWhenSaturated: Option.getOrUndefined(Option.map(raw.blockWhenSaturated, booleanWord))
+    }
+    // The same checks as options in code, shown as the environment wrote them.
+    const source: Source = {
+      name: (option) => variables[option],
+      show: (option) => JSON.stringify(Option.getOrUndefined(raw[option as keyof typeof raw]))
+    }
+    const checked = checkPoolOptions(options, source)
+    if (Result.isFailure(checked)) return yield* Effect.fail(configError(describe(checked.failure, source)))
+    return { enabled, options }
+  }
+)

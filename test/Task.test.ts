@@ -88,11 +88,14 @@ describe("Task.group", () => {
     runFor(
       100,
       Effect.gen(function*() {
-        const group = yield* Task.group(Effect.gen(function*() {
-          for (const id of [3, 1, 2]) yield* fetchUser(id)
-          yield* countWords("one two three")
-          return "body value"
-        }))
+        const group = yield* Task.group(
+          Effect.gen(function*() {
+            for (const id of [3, 1, 2]) yield* fetchUser(id)
+            yield* countWords("one two three")
+            return "body value"
+          }),
+          { results: [fetchUser, countWords] }
+        )
         assert.strictEqual(group.value, "body value")
         assert.deepStrictEqual(group.results(fetchUser).map((user) => user.id).sort(), [1, 2, 3])
         assert.deepStrictEqual(group.results(countWords), [3])
@@ -103,8 +106,8 @@ describe("Task.group", () => {
     runFor(
       100,
       Effect.gen(function*() {
-        const first = yield* Task.group(Effect.asVoid(fetchUser(1)))
-        const second = yield* Task.group(Effect.andThen(fetchUser(2), fetchUser(3)))
+        const first = yield* Task.group(Effect.asVoid(fetchUser(1)), { results: [fetchUser] })
+        const second = yield* Task.group(Effect.andThen(fetchUser(2), fetchUser(3)), { results: [fetchUser] })
         assert.deepStrictEqual(first.results(fetchUser).map((user) => user.id), [1])
         assert.deepStrictEqual(second.results(fetchUser).map((user) => user.id).sort(), [2, 3])
       }).pipe(Effect.provide(pool))
@@ -119,10 +122,10 @@ describe("Task.group", () => {
           Effect.gen(function*() {
             yield* leaf(n * 10)
             yield* leaf(n * 10 + 1)
-            const inner = yield* Task.group(Effect.asVoid(leaf(n * 100)))
+            const inner = yield* Task.group(Effect.asVoid(leaf(n * 100)), { results: [leaf] })
             return inner.results(leaf)
           }))
-        const outer = yield* Task.group(Effect.andThen(branch(1), branch(2)))
+        const outer = yield* Task.group(Effect.andThen(branch(1), branch(2)), { results: [leaf, branch] })
         assert.deepStrictEqual([...outer.results(leaf)].sort((a, b) => a - b), [10, 11, 20, 21])
         assert.deepStrictEqual(outer.results(branch).map((values) => values[0]).sort(), [100, 200])
       }).pipe(Effect.provide(pool))
@@ -134,7 +137,7 @@ describe("Task.group", () => {
       Effect.gen(function*() {
         const collect = Task.make("collect", (ids: ReadonlyArray<number>) =>
           Effect.map(
-            Task.group(Effect.forEach(ids, (id) => fetchUser(id), { discard: true })),
+            Task.group(Effect.forEach(ids, (id) => fetchUser(id), { discard: true }), { results: [fetchUser] }),
             (group) => group.results(fetchUser).map((user) => user.id).sort()
           ))
         const a = yield* collect([1, 2])

@@ -162,9 +162,12 @@ describe("TaskPool.layer", () => {
       const square = Task.make("square", (n: number) => Effect.sleep(10).pipe(Effect.as(n * n)))
       const sumOfSquares = Task.make("sumOfSquares", (n: number) =>
         Effect.gen(function*() {
-          const group = yield* Task.group(Effect.gen(function*() {
-            for (let i = 1; i <= n; i++) yield* square(i)
-          }))
+          const group = yield* Task.group(
+            Effect.gen(function*() {
+              for (let i = 1; i <= n; i++) yield* square(i)
+            }),
+            { results: [square] }
+          )
           const handle = yield* square(10)
           const hundred = yield* Task.await(handle)
           return group.results(square).reduce((a, b) => a + b, 0) + hundred
@@ -604,7 +607,10 @@ describe("TaskPool.layerConfig", () => {
     ["LATERAL_WORKERS", "0", "LATERAL_WORKERS=\"0\" is not a positive integer"],
     ["LATERAL_WORKERS", "2.5", "LATERAL_WORKERS=\"2.5\" is not a positive integer"],
     ["LATERAL_ENABLED", "maybe", "LATERAL_ENABLED=\"maybe\" is not a boolean"],
-    ["LATERAL_TIMEOUT", "soon", "LATERAL_TIMEOUT=\"soon\" is not a duration"],
+    ["LATERAL_TIMEOUT", "soon", "LATERAL_TIMEOUT=\"soon\" is not a non-negative duration"],
+    ["LATERAL_TIMEOUT", "-5 seconds", "LATERAL_TIMEOUT=\"-5 seconds\" is not a non-negative duration"],
+    ["LATERAL_TIMEOUT", "-1", "LATERAL_TIMEOUT=\"-1\" is not a non-negative duration"],
+    ["LATERAL_THREADS", "-1", "LATERAL_THREADS=\"-1\" is not a non-negative integer"],
     ["LATERAL_BLOCK_WHEN_SATURATED", "sometimes", "LATERAL_BLOCK_WHEN_SATURATED=\"sometimes\" is not a boolean"]
   ] as const)("%s=%s fails with a ConfigError naming the variable and the value; nothing runs", ([name, value, message]) =>
     Effect.gen(function*() {

@@ -123,7 +123,9 @@ const loadUser = (user: User) =>
 const postsPage = Effect.fn("postsPage")(function*(userId: number, page: number) {
   const client = yield* BlogClient
   const { pages, posts } = yield* client.postsPage(userId, page)
-  const transformed = yield* Task.group(Effect.forEach(posts, (post) => transformPost(post), { discard: true }))
+  const transformed = yield* Task.group(Effect.forEach(posts, (post) => transformPost(post), { discard: true }), {
+    results: [transformPost]
+  })
   yield* loadPosts(transformed.results(transformPost))
   return pages
 })

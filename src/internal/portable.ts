@@ -10,19 +10,12 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
-import type { TaskDef } from "./model.ts"
-
-/** An `Exit` on the wire: `[0, value]` or `[1, reasons]`. */
-export type WireExit = readonly [0, unknown] | readonly [1, ReadonlyArray<WireReason>]
-
-/** A cause's reason on the wire: `[0, error]`, `[1, defect]`, or `[2]` for an interruption. */
-export type WireReason = readonly [0, unknown] | readonly [1, unknown] | readonly [2]
+import type { WireExit, WireReason } from "./wire.ts"
 
 /** The errors of effect-lateral itself, which may end any task. */
 const LibraryError = Schema.Union([TaskTimeoutError, PoolTimeoutError, TaskPayloadError, WorkerCrashError])
@@ -77,7 +70,7 @@ export class Portable {
       try {
         return [0, this.encodeSuccess(exit.value)]
       } catch (error) {
-        return [1, [[1, encodeDefect(new Error(`Task "${this.name}" returned a value its success schema cannot encode: ${String(error)}`))]]]
+        return [1, [[1, encodeDefect(this.unencodable(error))]]]
       }
     }
     return [1, exit.cause.reasons.map((reason): WireReason => {
@@ -94,6 +87,24 @@ export class Portable {
           return [2]
       }
     })]
+  }
+
+  /**
+   * The exit of a run on this thread, checked as a thread would check it: a
+   * value its success schema cannot encode is the same defect everywhere.
+   */
+  checkExit(exit: Exit.Exit<unknown, unknown>): Exit.Exit<unknown, unknown> {
+    if (exit._tag === "Failure") return exit
+    try {
+      this.encodeSuccess(exit.value)
+      return exit
+    } catch (error) {
+      return Exit.die(this.unencodable(error))
+    }
+  }
+
+  private unencodable(error: unknown): Error {
+    return new Error(`Task "${this.name}" returned a value its success schema cannot encode: ${String(error)}`)
   }
 
   decodeExit(wire: WireExit): Exit.Exit<unknown, unknown> {
@@ -113,46 +124,3 @@ export class Portable {
 
 /** Encodes what no task's schemas cover: effect-lateral's own errors, and defects. */
 export const libraryCodec = new Portable("effect-lateral", { module: "", payload: Schema.Never, success: Schema.Unknown })
-
-// -----------------------------------------------------------------------------
-// the registry: how a thread finds a task from its module and name
-
-const registry = new Map<string, Map<string, TaskDef>>()
-
-/** Records a portable task, so that a worker that imports its module can find it. */
-export const register = (def: TaskDef & { readonly portable: Portable }): void => {
-  let tasks = registry.get(def.portable.module)
-  if (tasks === undefined) registry.set(def.portable.module, tasks = new Map())
-  if (tasks.has(def.name)) {
-    throw new Error(`Two portable tasks are named "${def.name}" in ${def.portable.module}; names must be unique per module`)
-  }
-  tasks.set(def.name, def)
-}
-
-/** The registered task, if its module has been imported in this thread. */
-export const lookup = (module: string, name: string): TaskDef | undefined => registry.get(module)?.get(name)
-
-/** The task `name` of `module`, importing the module first if needed. */
-export const resolve = (module: string, name: string): Effect.Effect<TaskDef> =>
-  Effect.suspend(() => {
-    const found = lookup(module, name)
-    if (found) return Effect.succeed(found)
-    return Effect.tryPromise({
-      try: () => import(module),
-      catch: (cause) => new Error(`Cannot import task module ${module}: ${String(cause)}`, { cause })
-    }).pipe(
-      Effect.flatMap(() => {
-        const def = lookup(module, name)
-        return def
-          ? Effect.succeed(def)
-          : Effect.fail(new Error(`Module ${module} declares no portable task named "${name}"`))
-      }),
-      Effect.orDie
-    )
-  })
-
-const nothingToEncode = Result.succeed(undefined)
-
-/** The encoded payload of a call, or the error its submit fails with (`undefined` for tasks that are not portable). */
-export const encodeCall = (def: TaskDef, args: ReadonlyArray<unknown>): Result.Result<unknown, TaskPayloadError> =>
-  def.portable === undefined ? nothingToEncode : def.portable.encodePayload(args[0])

@@ -5,8 +5,7 @@
  *
  * @internal
  */
-import type { Stats } from "./model.ts"
-import type { WireExit } from "./portable.ts"
+import type { WireExit, WireFailure } from "./wire.ts"
 
 /** Main to worker. */
 export type ToWorker =
@@ -32,8 +31,6 @@ export interface RunColumns {
   readonly ids: Array<number>
   readonly modules: Array<string>
   readonly names: Array<string>
-  /** The lane the task holds in the pool; worker-local resources are per lane. */
-  readonly lanes: Array<number>
   /** The group the task's own submissions join (0: none). */
   readonly groups: Array<number>
   readonly payloads: Array<unknown>
@@ -44,17 +41,9 @@ export type Question =
   | { readonly _tag: "submit"; readonly parent: number; readonly group: number; readonly module: string; readonly name: string; readonly payload: unknown }
   | { readonly _tag: "await"; readonly parent: number; readonly run: number }
   | { readonly _tag: "join"; readonly parent: number }
-  | { readonly _tag: "openGroup"; readonly parent: number }
+  | { readonly _tag: "openGroup"; readonly parent: number; readonly collect: ReadonlyArray<readonly [module: string, name: string]> }
   | { readonly _tag: "closeGroup"; readonly parent: number; readonly group: number; readonly bodyFailed: boolean }
   | { readonly _tag: "stats" }
 
 /** An answer: `[0, value]`, or `[1, failure]`. */
 export type WireReply = readonly [0, unknown] | readonly [1, WireFailure]
-
-/** A failure, with the task whose schemas encode it ("" for effect-lateral's own errors). */
-export type WireFailure = readonly [module: string, name: string, exit: WireExit]
-
-/** The successes of a group's tasks, by task. */
-export type WireResults = Array<readonly [module: string, name: string, values: Array<WireExit>]>
-
-export type { Stats }

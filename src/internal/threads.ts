@@ -1,8 +1,8 @@
 /**
  * The pool's worker threads, on `effect/workers` and `NodeWorker`.
  *
- * Lane `i` sends its portable tasks to thread `i % threads`, so a lane's
- * resources live on one thread. The threads start together with the first
+ * A run sends its attempts to thread `lane % threads`, where `lane` is the
+ * lane it holds when the attempt starts. The threads start together with the first
  * portable task; a thread that died starts again with its next task. Tasks
  * dispatched in the same tick travel in one message per thread; results come
  * back the same way. A thread that dies fails the tasks it held with
@@ -13,15 +13,19 @@
 import * as NodeWorker from "@effect/platform-node/NodeWorker"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Worker from "effect/workers/Worker"
 import type * as WorkerRunner from "effect/workers/WorkerRunner"
 import type { WorkerError } from "effect/workers/WorkerError"
 import * as WorkerThreads from "node:worker_threads"
 import { TaskPayloadError, WorkerCrashError } from "../TaskError.ts"
-import type { Run } from "./model.ts"
-import type { WireExit } from "./portable.ts"
+import type { AskingThreads } from "./answers.ts"
+import type { Executor } from "./executor.ts"
+import type { Group } from "./group.ts"
 import * as Protocol from "./protocol.ts"
+import type { Run } from "./run.ts"
+import type { WireExit } from "./wire.ts"
 
 export interface ThreadOptions {
   readonly threads: number
@@ -29,9 +33,12 @@ export interface ThreadOptions {
   readonly resourceLimits: WorkerThreads.ResourceLimits | undefined
 }
 
-/** What the threads need from the pool: answers to their tasks' questions. */
+/** What the threads need from the pool: answers to their tasks' questions, and ids for groups. */
 export interface ThreadHost {
-  readonly answer: (question: Protocol.Question) => Effect.Effect<Protocol.WireReply>
+  readonly answer: (question: Protocol.Question, threads: AskingThreads) => Effect.Effect<Protocol.WireReply>
+  /** The id a thread knows `group` by, until `releaseGroup`. */
+  readonly groupId: (group: Group) => number
+  readonly releaseGroup: (id: number) => void
 }
 
 /** The data a worker thread is started with. */
@@ -91,16 +98,16 @@ class Thread {
   }
 }
 
-const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], lanes: [], groups: [], payloads: [] })
+const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [] })
 
 const column = <K extends keyof Protocol.RunColumns>(batch: Protocol.RunColumns, key: K, i: number) => [batch[key][i]] as Protocol.RunColumns[K]
 
-export class ThreadPool {
+export class ThreadPool implements Executor, AskingThreads {
   private readonly options: ThreadOptions
   private readonly host: ThreadHost
-  private readonly threads: Array<Thread>
+  private readonly workers: Array<Thread>
   private readonly platform: Worker.WorkerPlatform["Service"]
-  private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
+  private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   private nextTask = 0
   private nextWorker = 0
   private started = false
@@ -110,40 +117,40 @@ export class ThreadPool {
     options: ThreadOptions,
     host: ThreadHost,
     platform: Worker.WorkerPlatform["Service"],
-    runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
+    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   ) {
     this.options = options
     this.host = host
     this.platform = platform
     this.runFork = runFork
-    this.threads = Array.from({ length: options.threads }, (_, i) => new Thread(i))
+    this.workers = Array.from({ length: options.threads }, (_, i) => new Thread(i))
   }
 
-  /** One attempt of `run` on its lane's thread; interrupting it interrupts the task there. */
-  dispatch(run: Run, group: number): Effect.Effect<unknown, unknown> {
-    return Effect.callback<unknown, unknown>((resume) => {
-      const thread = this.threads[run.lane!.index % this.threads.length]!
+  /** One attempt of `run` on a thread; interrupting it interrupts the task there. */
+  readonly attempt = (run: Run): Effect.Effect<unknown, unknown> =>
+    Effect.callback<unknown, unknown>((resume) => {
+      const thread = this.workers[Math.max(run.lane, 0) % this.workers.length]!
       if (thread.worker === undefined) {
         // The first portable task starts every thread, so that they start in parallel.
         if (this.started) this.start(thread)
         else {
           this.started = true
-          for (const each of this.threads) this.start(each)
+          for (const each of this.workers) this.start(each)
         }
       }
       const id = ++this.nextTask
+      const group = this.host.groupId(run.group)
+      this.onDispatchEnd(id, () => this.host.releaseGroup(group))
       thread.pending.set(id, { run, resume })
       this.enqueue(thread, id, run, group)
       return Effect.sync(() => this.cancel(thread, id))
     })
-  }
 
   private enqueue(thread: Thread, id: number, run: Run, group: number): void {
     const batch = thread.batch
     batch.ids.push(id)
     batch.modules.push(run.def.portable!.module)
     batch.names.push(run.def.name)
-    batch.lanes.push(run.lane!.index)
     batch.groups.push(group)
     batch.payloads.push(run.encoded)
     if (thread.ready && !thread.flushScheduled) {
@@ -164,7 +171,6 @@ export class ThreadPool {
         ids: column(batch, "ids", i),
         modules: column(batch, "modules", i),
         names: column(batch, "names", i),
-        lanes: column(batch, "lanes", i),
         groups: column(batch, "groups", i),
         payloads: column(batch, "payloads", i)
       }
@@ -194,13 +200,13 @@ export class ThreadPool {
   }
 
   /** How many threads have a worker now. */
-  alive(): number {
-    return this.threads.filter((thread) => thread.worker !== undefined).length
+  readonly threads = (): number => {
+    return this.workers.filter((thread) => thread.worker !== undefined).length
   }
 
   /** The run behind a task id a worker thread refers to. */
-  runOf(id: number): Run | undefined {
-    for (const thread of this.threads) {
+  readonly runOf = (id: number): Run | undefined => {
+    for (const thread of this.workers) {
       const pending = thread.pending.get(id)
       if (pending) return pending.run
     }
@@ -208,7 +214,7 @@ export class ThreadPool {
   }
 
   /** Calls `f` once the task `id` has finished on its thread (or its thread died). */
-  onDispatchEnd(id: number, f: () => void): void {
+  readonly onDispatchEnd = (id: number, f: () => void): void => {
     const callbacks = this.endCallbacks.get(id)
     if (callbacks) callbacks.push(f)
     else this.endCallbacks.set(id, [f])
@@ -221,9 +227,11 @@ export class ThreadPool {
     for (const f of callbacks) f()
   }
 
-  /** Sends an interruption for a group body running on the thread of `lane`. */
-  interruptBody(lane: number, group: number): void {
-    this.threads[lane % this.threads.length]!.send([Protocol.InterruptBody, group])
+  /** Interrupts the body of group `group`, which runs for task `id` on its thread. */
+  readonly interruptBody = (id: number, group: number): void => {
+    for (const thread of this.workers) {
+      if (thread.pending.has(id)) return void thread.send([Protocol.InterruptBody, group])
+    }
   }
 
   private start(thread: Thread): void {
@@ -260,10 +268,12 @@ export class ThreadPool {
     const [, request, question] = message
     // Answered in the pool's own fibers, not the worker's: an answer may wait
     // on tasks, and must not hold up the handling of the worker's death.
-    this.runFork(Effect.map(this.host.answer(question), (reply) => {
+    const answering = this.runFork(Effect.map(this.host.answer(question, this), (reply) => {
       // A thread that died since it asked gets no answer.
       if (thread.worker === worker) thread.send([Protocol.Reply, request, reply])
     }))
+    // An answer nobody waits for any more stops: its task has ended.
+    if (question._tag !== "stats") this.onDispatchEnd(question.parent, () => answering.interruptUnsafe())
     return Effect.void
   }
 
@@ -306,5 +316,5 @@ const crashReason = (exit: Exit.Exit<never, WorkerError>): string => {
 export const make = Effect.fnUntraced(function*(options: ThreadOptions, host: ThreadHost) {
   const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
   const platform = yield* Effect.provide(Worker.WorkerPlatform.useSync((platform) => platform), NodeWorker.layerPlatform)
-  return new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => unknown)
+  return new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
 })

@@ -15,15 +15,20 @@ import * as Scope from "effect/Scope"
 import * as WorkerRunner from "effect/workers/WorkerRunner"
 import * as WorkerThreads from "node:worker_threads"
 import { TaskPool } from "../TaskPool.ts"
-import { type Engine, type GroupOutcome, type Handle, HandleKey, Lane, type Stats, type TaskDef } from "./model.ts"
-import { encodeCall, libraryCodec, lookup, resolve, type WireExit } from "./portable.ts"
+import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
+import { HandleKey } from "./engine.ts"
+import { type Holder, LocalInstances } from "./locals.ts"
+import { libraryCodec } from "./portable.ts"
 import * as Protocol from "./protocol.ts"
+import { lookup, resolve } from "./registry.ts"
+import type { Stats } from "./stats.ts"
+import { encodeCall, type TaskDef } from "./taskDef.ts"
 import type { WorkerData } from "./threads.ts"
+import type { WireExit, WireFailure, WireResults } from "./wire.ts"
 
-/** A task running on this thread: its id in the pool, and its lane. */
-interface WorkerTask {
+/** A task running on this thread: its id in the pool; it holds its worker-local instances. */
+interface WorkerTask extends Holder {
   readonly id: number
-  readonly lane: Lane
 }
 
 /** Where a fiber on this thread stands: in which task, and in which group its submissions go (0: the task's own). */
@@ -57,21 +62,14 @@ class WorkerEngine implements Engine {
   readonly mode = "parallel"
   readonly maxWorkers: number
   private readonly ask: (question: Protocol.Question) => Effect.Effect<unknown, unknown>
-  private readonly scope: Scope.Scope
-  readonly lanes = new Map<number, Lane>()
+  readonly locals: LocalInstances
   /** Group bodies running here, by group id, to interrupt when their group fails. */
   readonly bodies = new Map<number, Fiber.Fiber<unknown, unknown>>()
 
   constructor(maxWorkers: number, ask: (question: Protocol.Question) => Effect.Effect<unknown, unknown>, scope: Scope.Scope) {
     this.maxWorkers = maxWorkers
     this.ask = ask
-    this.scope = scope
-  }
-
-  lane(index: number): Lane {
-    let lane = this.lanes.get(index)
-    if (lane === undefined) this.lanes.set(index, lane = new Lane(index))
-    return lane
+    this.locals = new LocalInstances(scope)
   }
 
   /** The place of the calling fiber; only code running for a task can use the pool from here. */
@@ -118,10 +116,11 @@ class WorkerEngine implements Engine {
     yield* this.ask({ _tag: "join", parent: place.task.id })
   }) as Effect.Effect<void>
 
-  readonly group = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<GroupOutcome<A>, E, R> =>
+  readonly group = <A, E, R>(body: Effect.Effect<A, E, R>, collect: Collect): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.gen({ self: this }, function*() {
       const place = yield* this.place("Task.group")
-      const group = (yield* Effect.orDie(this.ask({ _tag: "openGroup", parent: place.task.id }))) as number
+      const wanted = [...collect ?? []].map((def) => [def.portable!.module, def.name] as const)
+      const group = (yield* Effect.orDie(this.ask({ _tag: "openGroup", parent: place.task.id, collect: wanted }))) as number
       const context = yield* Effect.context<R>()
       const bodyFiber = Effect.runForkWith(Context.add(context, CurrentWorkerPlace, { task: place.task, group }))(body)
       this.bodies.set(group, bodyFiber as Fiber.Fiber<unknown, unknown>)
@@ -129,7 +128,7 @@ class WorkerEngine implements Engine {
       this.bodies.delete(group)
       // The pool tells a body that failed on its own from one its group interrupted.
       const bodyFailed = bodyExit._tag === "Failure"
-      const results = (yield* this.ask({ _tag: "closeGroup", parent: place.task.id, group, bodyFailed })) as Protocol.WireResults
+      const results = (yield* this.ask({ _tag: "closeGroup", parent: place.task.id, group, bodyFailed })) as WireResults
       if (bodyExit._tag === "Failure") return yield* Effect.failCause(bodyExit.cause)
       const decoded = yield* Effect.forEach(results, ([module, name, values]) =>
         Effect.flatMap(resolve(module, name), (def) =>
@@ -139,7 +138,7 @@ class WorkerEngine implements Engine {
     }) as Effect.Effect<GroupOutcome<A>, E, R>
 
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) =>
-    Effect.flatMap(this.place("WorkerLocal"), (place) => place.task.lane.local(key, acquire, this.scope))
+    Effect.flatMap(this.place("WorkerLocal"), (place) => this.locals.get(place.task, key, acquire))
 
   readonly stats = Effect.orDie(Effect.suspend(() => this.ask({ _tag: "stats" }))) as Effect.Effect<Stats>
 
@@ -150,7 +149,7 @@ class WorkerEngine implements Engine {
 }
 
 /** Decodes a failure the pool sent, with the schemas of the task it belongs to. */
-const decodeFailure = ([module, name, exit]: Protocol.WireFailure): Effect.Effect<Exit.Exit<unknown, unknown>> =>
+const decodeFailure = ([module, name, exit]: WireFailure): Effect.Effect<Exit.Exit<unknown, unknown>> =>
   module === "" ? Effect.succeed(libraryCodec.decodeExit(exit)) : Effect.map(resolve(module, name), (def) => def.portable!.decodeExit(exit))
 
 /** Serves the pool until it closes this thread. */
@@ -201,8 +200,10 @@ export const serve = Effect.gen(function*() {
       }
     }
   }
-  const finished = (id: number, def: TaskDef | undefined, exit: Exit.Exit<unknown, unknown>) => {
+  const finished = (task: WorkerTask, def: TaskDef | undefined, exit: Exit.Exit<unknown, unknown>) => {
+    const id = task.id
     running.delete(id)
+    engine.locals.release(task)
     doneIds.push(id)
     doneExits.push(def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit))
     if (!flushScheduled) {
@@ -211,19 +212,19 @@ export const serve = Effect.gen(function*() {
     }
   }
 
-  const start = (id: number, def: TaskDef, lane: number, group: number, payload: unknown) => {
+  const start = (id: number, def: TaskDef, group: number, payload: unknown) => {
     let effect: Effect.Effect<unknown, unknown>
     try {
       effect = def.run([def.portable!.decodePayload(payload)]) as Effect.Effect<unknown, unknown>
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    const place: WorkerPlace = { task: { id, lane: engine.lane(lane) }, group }
-    const fiber = Effect.runForkWith(Context.add(base, CurrentWorkerPlace, place))(effect)
+    const task: WorkerTask = { id, locals: undefined }
+    const fiber = Effect.runForkWith(Context.add(base, CurrentWorkerPlace, { task, group }))(effect)
     const exit = fiber.pollUnsafe()
-    if (exit) return finished(id, def, exit)
+    if (exit) return finished(task, def, exit)
     running.set(id, fiber)
-    fiber.addObserver((exit) => finished(id, def, exit))
+    fiber.addObserver((exit) => finished(task, def, exit))
   }
 
   // Tasks waiting for their module to import, and those of them interrupted meanwhile.
@@ -237,11 +238,10 @@ export const serve = Effect.gen(function*() {
       const name = batch.names[i]!
       const def = lookup(module, name)
       if (def) {
-        start(id, def, batch.lanes[i]!, batch.groups[i]!, batch.payloads[i])
+        start(id, def, batch.groups[i]!, batch.payloads[i])
         continue
       }
       // First task of a module on this thread: import it, then run.
-      const lane = batch.lanes[i]!
       const group = batch.groups[i]!
       const payload = batch.payloads[i]
       importing.add(id)
@@ -249,11 +249,11 @@ export const serve = Effect.gen(function*() {
         Effect.matchCause({
           onSuccess: (def) => {
             importing.delete(id)
-            if (!cancelled.delete(id)) start(id, def, lane, group, payload)
+            if (!cancelled.delete(id)) start(id, def, group, payload)
           },
           onFailure: (cause) => {
             importing.delete(id)
-            if (!cancelled.delete(id)) finished(id, undefined, Exit.failCause(cause))
+            if (!cancelled.delete(id)) finished({ id, locals: undefined }, undefined, Exit.failCause(cause))
           }
         })
       ))

@@ -1,0 +1,17 @@
+/**
+ * The seam where a portable task's attempt leaves the calling thread: for the
+ * pool's worker threads today, and for other places (remote runners) alike.
+ * The pool decides when a run starts, what it waits for and what its failure
+ * means; an executor only runs attempts.
+ *
+ * @internal
+ */
+import type * as Effect from "effect/Effect"
+import type { Run } from "./run.ts"
+
+export interface Executor {
+  /** One attempt of a portable run; interrupting it stops the attempt where it runs. */
+  readonly attempt: (run: Run) => Effect.Effect<unknown, unknown>
+  /** Worker threads alive now, for `TaskPool.stats`. */
+  readonly threads: () => number
+}

@@ -1,0 +1,90 @@
+/**
+ * What the pools know of a task declared with `Task.make`, and how one call
+ * of it runs: its attempts, each bounded by the task's `timeout` and retried
+ * by its `retry` schedule.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as Schedule from "effect/Schedule"
+import { type TaskPayloadError, TaskTimeoutError } from "../TaskError.ts"
+import type { Portable } from "./portable.ts"
+
+export interface TaskDef {
+  readonly name: string
+  /** One attempt of one call, in the current thread. */
+  readonly run: (args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>
+  /** Bounds each attempt. */
+  readonly timeout: Duration.Duration | undefined
+  /** Retries a failed attempt (timeouts included). */
+  readonly retry: Schedule.Schedule<unknown, unknown> | undefined
+  /** Set for tasks that can run on a worker thread. */
+  readonly portable: Portable | undefined
+}
+
+/** What a pool does around a run's attempts. */
+export interface AttemptHooks {
+  /** Runs before every attempt but the first (a run takes a lane back there). */
+  readonly beforeRetry: Effect.Effect<void>
+  /** Called when an attempt's time is up, just before it is interrupted. */
+  readonly onTimeout: () => void
+}
+
+/** The attempts of one call: `attempt` bounded by the task's `timeout`, retried by its `retry`. */
+export const attempts = (
+  def: TaskDef,
+  attempt: Effect.Effect<unknown, unknown>,
+  hooks?: AttemptHooks
+): Effect.Effect<unknown, unknown> => {
+  const { retry, timeout } = def
+  if (timeout === undefined && retry === undefined) return attempt
+  const once = timeout === undefined ? attempt : timed(def.name, timeout, attempt, hooks)
+  if (retry === undefined) return once
+  if (hooks === undefined) return Effect.retry(once, retry)
+  let first = true
+  return Effect.retry(
+    Effect.suspend(() => {
+      if (!first) return Effect.andThen(hooks.beforeRetry, once)
+      first = false
+      return once
+    }),
+    retry
+  )
+}
+
+/** `attempt`, failing with `TaskTimeoutError` once `timeout` has passed (and telling the pool first). */
+const timed = (
+  name: string,
+  timeout: Duration.Duration,
+  attempt: Effect.Effect<unknown, unknown>,
+  hooks: AttemptHooks | undefined
+): Effect.Effect<unknown, unknown> => {
+  const expired = Effect.map(Effect.sleep(timeout), () => {
+    hooks?.onTimeout()
+    return Option.none()
+  })
+  return Effect.flatMap(Effect.raceFirst(Effect.asSome(attempt), expired), (value) =>
+    Option.isSome(value)
+      ? Effect.succeed(value.value)
+      : Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout) })))
+}
+
+/**
+ * One attempt on this thread. A portable task's result is checked against its
+ * schema here too, so that a value a worker thread could not send back fails
+ * the same way inline and under the serial pool.
+ */
+export const inlineAttempt = (def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<unknown, unknown, unknown> => {
+  const portable = def.portable
+  if (portable === undefined) return def.run(args)
+  return Effect.flatMap(Effect.exit(def.run(args)), (exit) => portable.checkExit(exit))
+}
+
+const nothingToEncode = Result.succeed(undefined)
+
+/** The encoded payload of a call, or the error its submit fails with (`undefined` for tasks that are not portable). */
+export const encodeCall = (def: TaskDef, args: ReadonlyArray<unknown>): Result.Result<unknown, TaskPayloadError> =>
+  def.portable === undefined ? nothingToEncode : def.portable.encodePayload(args[0])
