@@ -34,6 +34,8 @@ export class Group {
   /** Interrupts the group's body (a fiber here, or on a worker thread) when the group fails. */
   interruptBody: (() => void) | undefined = undefined
   closed = false
+  /** Set once the group's body failed or was interrupted: its tasks are being stopped. */
+  stopping = false
   /** The successes kept for `results`, for the tasks the program asked for. */
   private readonly successes: Map<TaskDef, Array<unknown>> | undefined
 

@@ -34,10 +34,18 @@ export class Joins {
     return run
   }
 
-  /** Counts a new run: in its parent's subtree, or in the current epoch. */
-  count(run: Run): void {
-    if (run.parent !== undefined) run.parent.subtree++
-    else (run.epoch = this.current).count++
+  /**
+   * Counts a new run: in its parent's subtree, or, top-level, in an epoch: the
+   * one its submitter's top-level ancestor counted in if a join still waits
+   * for that epoch (the run descends from tasks the join covers), else the current one.
+   */
+  count(run: Run, submitter: Run | undefined): void {
+    if (run.parent !== undefined) return void run.parent.subtree++
+    let root = submitter
+    while (root?.parent !== undefined) root = root.parent
+    const epoch = root?.epoch !== undefined && this.sealed.includes(root.epoch) ? root.epoch : this.current
+    run.epoch = epoch
+    epoch.count++
   }
 
   /** A run has finished: its subtree settles if it has no unsettled children, and so on up. */

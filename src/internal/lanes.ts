@@ -75,7 +75,8 @@ export class Lanes {
 
   /**
    * Takes a lane for `run`, waiting while none is free. A run that unwinds
-   * takes none: an interruptible caller is interrupted, a finalizer goes on.
+   * takes none: an interruptible caller is interrupted, a finalizer (which
+   * cannot be) goes on.
    */
   acquire(run: Run, inFinalizer: boolean): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
@@ -108,10 +109,10 @@ export class Lanes {
     return Effect.suspend(() => {
       if (run.exit !== undefined) return wait
       this.release(run)
-      return Effect.matchCauseEffect(Effect.onInterrupt(wait, () => this.acquire(run, true)), {
-        onSuccess: (value) => Effect.as(this.acquire(run, false), value),
-        onFailure: (cause) => Effect.andThen(this.acquire(run, false), Effect.failCause(cause))
-      })
+      // However the wait ends, the run takes a lane back before it goes on, and
+      // nothing interrupts that but its unwinding: a timeout around the wait
+      // must not let the code after it run without a lane.
+      return Effect.onExit(wait, () => this.acquire(run, true))
     })
   }
 

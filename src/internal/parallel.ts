@@ -124,11 +124,13 @@ export class ParallelPool implements Engine {
     if (this.closing) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
     if (group.failure) return Effect.failCause(group.failure)
+    // A group being stopped takes no more tasks: whoever submits belongs to what is being stopped.
+    if (group.stopping) return Effect.interrupt
     const run = new Run(this, def, args, encoded, context, group, this.joins.parentFor(submitter))
     this.counters.submitted++
     this.pending++
     group.pending++
-    this.joins.count(run)
+    this.joins.count(run, submitter)
     if (this.queueHead === undefined && this.lanes.available) {
       this.lanes.assign(run)
       this.start(run)
@@ -360,6 +362,7 @@ export class ParallelPool implements Engine {
     const settled = waitUntil(() => group.pending === 0, [group.waiters])
     if (bodyFailed) {
       return Effect.suspend(() => {
+        group.stopping = true
         this.interruptRuns(group)
         return settled
       })

@@ -5,9 +5,11 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import { type TaskPayloadError, TaskTimeoutError } from "../TaskError.ts"
@@ -55,22 +57,42 @@ export const attempts = (
   )
 }
 
-/** `attempt`, failing with `TaskTimeoutError` once `timeout` has passed (and telling the pool first). */
+/**
+ * `attempt`, failing with `TaskTimeoutError` once `timeout` has passed. The
+ * attempt runs in a fiber of its own so that, when time is up, it is marked
+ * interrupted before the pool is told (and lets whatever of it waits for a
+ * lane unwind): none of its code runs past its time.
+ */
 const timed = (
   name: string,
   timeout: Duration.Duration,
   attempt: Effect.Effect<unknown, unknown>,
   hooks: AttemptHooks | undefined
-): Effect.Effect<unknown, unknown> => {
-  const expired = Effect.map(Effect.sleep(timeout), () => {
-    hooks?.onTimeout()
-    return Option.none()
-  })
-  return Effect.flatMap(Effect.raceFirst(Effect.asSome(attempt), expired), (value) =>
-    Option.isSome(value)
-      ? Effect.succeed(value.value)
-      : Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout) })))
-}
+): Effect.Effect<unknown, unknown> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkChild(restore(attempt), { startImmediately: true }), (fiber) => {
+      let expired = false
+      const timer = Effect.andThen(
+        Effect.sleep(timeout),
+        Effect.sync(() => {
+          expired = true
+          fiber.interruptUnsafe()
+          hooks?.onTimeout()
+        })
+      )
+      return Effect.flatMap(Effect.forkChild(timer, { startImmediately: true }), (timerFiber) =>
+        restore(Fiber.await(fiber)).pipe(
+          Effect.onInterrupt(() => Effect.andThen(Fiber.interrupt(timerFiber), Fiber.interrupt(fiber))),
+          // Like `Effect.timeout`, the attempt's finalizers have run when the timeout fails.
+          Effect.flatMap((exit) => {
+            timerFiber.interruptUnsafe()
+            return expired && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+              ? Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout) }))
+              : exit
+          })
+        ))
+    })
+  )
 
 /**
  * One attempt on this thread. A portable task's result is checked against its
