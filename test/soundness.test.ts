@@ -7,6 +7,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskError, TaskPool, WorkerLocal } from "effect-lateral"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { Boom, errorOf, settle } from "./helpers.ts"
 
 /** Forks `program` detached (a deadlocked fiber must not hold up the test), moves the clock, and returns its exit if it settled. */
@@ -86,6 +88,36 @@ describe("no deadlock when waits are interrupted", () => {
       assert.instanceOf(errorOf(exit!), TaskError.TaskTimeoutError)
       assert.strictEqual(released, 1, "what the interrupted acquisition had acquired was released")
     }))
+})
+
+describe("under NodeRuntime.runMain", () => {
+  it.live("SIGINT ends a program whose tasks wait in nested groups: every finalizer runs, the process exits", () =>
+    Effect.callback<{ readonly code: number | null; readonly signal: string | null; readonly stdout: string; readonly millis: number }>(
+      (resume) => {
+        const script = fileURLToPath(new URL("./fixtures/interrupted.ts", import.meta.url))
+        let started = 0
+        const child = execFile(process.execPath, [script], { timeout: 15_000, killSignal: "SIGKILL" }, (error, stdout) =>
+          resume(Effect.succeed({
+            code: child.exitCode,
+            signal: error && "signal" in error ? (error.signal as string | null) : null,
+            stdout,
+            millis: Date.now() - started
+          })))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          if (started === 0 && chunk.toString().includes("leaf started")) {
+            started = Date.now()
+            child.kill("SIGINT")
+          }
+        })
+        return Effect.sync(() => child.kill("SIGKILL"))
+      }
+    ).pipe(Effect.map((result) => {
+      assert.notStrictEqual(result.signal, "SIGKILL", "the process ended on its own, not by the 15 s kill")
+      assert.include(result.stdout, "leaf finalizer ran")
+      assert.include(result.stdout, "inner finalizer ran")
+      assert.include(result.stdout, "outer finalizer ran")
+      assert.isBelow(result.millis, 5_000, "well before the sleeper's hour")
+    })), 30_000)
 })
 
 describe("join", () => {
