@@ -35,15 +35,20 @@ export class Joins {
   }
 
   /**
-   * Counts a new run: in its parent's subtree, or, top-level, in an epoch: the
-   * one its submitter's top-level ancestor counted in if a join still waits
-   * for that epoch (the run descends from tasks the join covers), else the current one.
+   * Counts a new run: in its parent's subtree, or, top-level, in an epoch.
+   * A run whose submitter's subtree had settled descends from a top-level run
+   * that every pending join covers if it was submitted before them: it counts
+   * in that run's epoch while a join waits for it, or else in the oldest
+   * epoch a join still waits for; otherwise in the current one.
    */
   count(run: Run, submitter: Run | undefined): void {
     if (run.parent !== undefined) return void run.parent.subtree++
     let root = submitter
     while (root?.parent !== undefined) root = root.parent
-    const epoch = root?.epoch !== undefined && this.sealed.includes(root.epoch) ? root.epoch : this.current
+    const rootEpoch = root?.epoch
+    const epoch = rootEpoch === undefined || rootEpoch === this.current || this.sealed.includes(rootEpoch)
+      ? rootEpoch ?? this.current
+      : this.sealed[0] ?? this.current
     run.epoch = epoch
     epoch.count++
   }

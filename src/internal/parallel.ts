@@ -203,9 +203,12 @@ export class ParallelPool implements Engine {
   /** A timed-out attempt unwinds without a lane; a retry takes one back first. */
   private hooks(run: Run): AttemptHooks {
     return {
-      onTimeout: () => {
+      onTimeout: (interrupt) => {
+        // Marked first, so that the attempt unwinds without a lane; it may even end, and a retry
+        // begin, inside `interrupt`. Only what still waits for a lane after that is its own.
         run.timedOut = true
-        this.lanes.unwind(run)
+        interrupt()
+        if (run.timedOut) this.lanes.unwind(run)
       },
       beforeRetry: Effect.suspend(() => {
         run.timedOut = false

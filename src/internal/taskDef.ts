@@ -31,8 +31,8 @@ export interface TaskDef {
 export interface AttemptHooks {
   /** Runs before every attempt but the first (a run takes a lane back there). */
   readonly beforeRetry: Effect.Effect<void>
-  /** Called when an attempt's time is up, just before it is interrupted. */
-  readonly onTimeout: () => void
+  /** Called when an attempt's time is up, to interrupt it (`interrupt`) with what the pool must do around that. */
+  readonly onTimeout: (interrupt: () => void) => void
 }
 
 /** The attempts of one call: `attempt` bounded by the task's `timeout`, retried by its `retry`. */
@@ -76,8 +76,9 @@ const timed = (
         Effect.sleep(timeout),
         Effect.sync(() => {
           expired = true
-          fiber.interruptUnsafe()
-          hooks?.onTimeout()
+          const interrupt = () => fiber.interruptUnsafe()
+          if (hooks === undefined) interrupt()
+          else hooks.onTimeout(interrupt)
         })
       )
       return Effect.flatMap(Effect.forkChild(timer, { startImmediately: true }), (timerFiber) =>
