@@ -11,33 +11,32 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { Collect } from "./engine.ts"
-import type { Group } from "./group.ts"
 import { libraryCodec } from "./portable.ts"
 import type * as Protocol from "./protocol.ts"
 import { resolve } from "./registry.ts"
-import type { Run } from "./run.ts"
+import type { Run, RunGroup } from "./run.ts"
 import type { Stats } from "./stats.ts"
 import type { TaskDef } from "./taskDef.ts"
 import type { WireFailure } from "./wire.ts"
 
 /** What the answers need of the pool. */
 export interface AnsweringPool {
-  readonly root: Group
+  readonly root: RunGroup
   readonly stats: Effect.Effect<Stats>
   readonly submitRun: (
     def: TaskDef,
     args: ReadonlyArray<unknown>,
     encoded: unknown,
     context: Context.Context<never>,
-    group: Group,
+    group: RunGroup,
     submitter: Run | undefined
   ) => Effect.Effect<Run, unknown>
   readonly awaitRun: (run: Run, waiter: Run | undefined) => Effect.Effect<unknown, unknown>
   readonly joinChildren: (run: Run) => Effect.Effect<void>
-  readonly openGroup: (collect: Collect) => Group
-  readonly closeGroup: (group: Group) => void
-  readonly settleGroup: (group: Group, bodyFailed: boolean, waiter: Run | undefined) => Effect.Effect<void, unknown>
-  readonly interruptRuns: (group: Group) => void
+  readonly openGroup: (collect: Collect) => RunGroup
+  readonly closeGroup: (group: RunGroup) => void
+  readonly settleGroup: (group: RunGroup, bodyFailed: boolean, waiter: Run | undefined) => Effect.Effect<void, unknown>
+  readonly interruptRuns: (group: RunGroup) => void
   readonly failureOf: (run: Run) => readonly [Cause.Cause<unknown>, TaskDef | undefined]
 }
 
@@ -55,7 +54,7 @@ export class Answers {
   private readonly pool: AnsweringPool
   private nextId = 0
   /** Groups that tasks on threads refer to, by id, and how many such tasks there are. */
-  private readonly groupsById = new Map<number, Group>()
+  private readonly groupsById = new Map<number, RunGroup>()
   private readonly groupRefs = new Map<number, number>()
   /** Runs submitted from worker threads, by the id their handles carry. */
   private readonly remoteRuns = new Map<number, Run>()
@@ -68,7 +67,7 @@ export class Answers {
    * The id threads know `group` by (0 for the pool's root group), for as long
    * as a task on a thread may refer to it: until `releaseGroup`.
    */
-  groupId(group: Group): number {
+  groupId(group: RunGroup): number {
     if (group === this.pool.root) return 0
     if (group.id === 0) group.id = ++this.nextId
     const refs = this.groupRefs.get(group.id)
@@ -89,7 +88,7 @@ export class Answers {
   }
 
   /** The group threads know by `id`, while it is open. */
-  private groupById(id: number): Group | undefined {
+  private groupById(id: number): RunGroup | undefined {
     const group = this.groupsById.get(id)
     return group?.closed ? undefined : group
   }

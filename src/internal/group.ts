@@ -8,17 +8,22 @@
 import type * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import type { Collect, Engine, GroupOutcome } from "./engine.ts"
-import type { Run } from "./run.ts"
 import type { TaskDef } from "./taskDef.ts"
 import type { Waiters } from "./waiters.ts"
 import type { WireResults } from "./wire.ts"
+
+/** A run, as its group's list of suspended runs links it. */
+export interface Linked<R> {
+  prev: R | undefined
+  next: R | undefined
+}
 
 /**
  * `pending` counts every unfinished run of the group; the intrusive list
  * (`first`/`last`) holds only the suspended ones, so that a run that finishes
  * synchronously never touches it.
  */
-export class Group {
+export class Group<R extends Linked<R>> {
   /** The pool the group belongs to. */
   readonly owner: Engine
   /** The group's id for worker threads (0 until one needs it). */
@@ -27,8 +32,8 @@ export class Group {
   failure: Cause.Cause<unknown> | undefined = undefined
   /** The task whose failure `failure` is, so that it can be encoded for a worker thread. */
   failedTask: TaskDef | undefined = undefined
-  first: Run | undefined = undefined
-  last: Run | undefined = undefined
+  first: R | undefined = undefined
+  last: R | undefined = undefined
   /** Woken when `pending` reaches 0 or the group fails. */
   readonly waiters: Waiters = []
   /** Interrupts the group's body (a fiber here, or on a worker thread) when the group fails. */
@@ -46,14 +51,14 @@ export class Group {
       : new Map([...collect].map((task) => [task, []]))
   }
 
-  link(run: Run): void {
+  link(run: R): void {
     run.prev = this.last
     if (this.last) this.last.next = run
     else this.first = run
     this.last = run
   }
 
-  unlink(run: Run): void {
+  unlink(run: R): void {
     if (run.prev) run.prev.next = run.next
     else this.first = run.next
     if (run.next) run.next.prev = run.prev
@@ -62,8 +67,8 @@ export class Group {
   }
 
   /** The suspended runs, copied so that interrupting them may change the list. */
-  suspended(): Array<Run> {
-    const runs: Array<Run> = []
+  suspended(): Array<R> {
+    const runs: Array<R> = []
     for (let run = this.first; run; run = run.next) runs.push(run)
     return runs
   }

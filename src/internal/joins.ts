@@ -10,8 +10,15 @@
  *
  * @internal
  */
-import type { Run } from "./run.ts"
 import { wakeAll, type Waiters } from "./waiters.ts"
+
+/** A run, as `join` counts it. */
+export interface Counted {
+  readonly parent: Counted | undefined
+  subtree: number
+  epoch: Epoch | undefined
+  childWaiters: Waiters | undefined
+}
 
 /** Top-level runs submitted between two `TaskPool.join` calls. */
 export class Epoch {
@@ -28,9 +35,9 @@ export class Joins {
    * subtree has settled (a fiber that outlived its task submitted it), the
    * nearest ancestor whose subtree has not. None: the run is top-level.
    */
-  parentFor(submitter: Run | undefined): Run | undefined {
+  parentFor<R extends Counted>(submitter: R | undefined): R | undefined {
     let run = submitter
-    while (run !== undefined && run.subtree === 0) run = run.parent
+    while (run !== undefined && run.subtree === 0) run = run.parent as R | undefined
     return run
   }
 
@@ -41,7 +48,7 @@ export class Joins {
    * in that run's epoch while a join waits for it, or else in the oldest
    * epoch a join still waits for; otherwise in the current one.
    */
-  count(run: Run, submitter: Run | undefined): void {
+  count(run: Counted, submitter: Counted | undefined): void {
     if (run.parent !== undefined) return void run.parent.subtree++
     let root = submitter
     while (root?.parent !== undefined) root = root.parent
@@ -54,7 +61,7 @@ export class Joins {
   }
 
   /** A run has finished: its subtree settles if it has no unsettled children, and so on up. */
-  settle(run: Run): void {
+  settle(run: Counted): void {
     let current = run
     while (--current.subtree === 0) {
       if (current.parent === undefined) {

@@ -46,11 +46,6 @@ export class Lanes {
     return this.head === undefined && (this.idle.length > 0 || this.used < this.size)
   }
 
-  /** How many lanes runs hold now. */
-  get busy(): number {
-    return this.used - this.idle.length
-  }
-
   /** Gives `run` a free lane; only when `available`. */
   assign(run: Run): void {
     run.lane = this.idle.length > 0 ? this.idle.pop()! : this.used++

@@ -28,7 +28,7 @@ import { Group } from "./group.ts"
 import { Joins } from "./joins.ts"
 import { Lanes } from "./lanes.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
-import { CurrentPlace, Run } from "./run.ts"
+import { CurrentPlace, Run, type RunGroup } from "./run.ts"
 import { Counters, type Stats } from "./stats.ts"
 import { type AttemptHooks, attempts, encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
 import * as Threads from "./threads.ts"
@@ -79,8 +79,8 @@ export class ParallelPool implements Engine {
   private queueTail: Run | undefined = undefined
   private queued = 0
   private draining = false
-  readonly root: Group
-  private readonly groups = new Set<Group>()
+  readonly root: RunGroup
+  private readonly groups = new Set<RunGroup>()
   /** Unfinished runs, queued or started. */
   private pending = 0
   /** Woken when `pending` reaches 0 or the pool fails. */
@@ -117,7 +117,7 @@ export class ParallelPool implements Engine {
     args: ReadonlyArray<unknown>,
     encoded: unknown,
     context: Context.Context<never>,
-    group: Group,
+    group: RunGroup,
     submitter: Run | undefined
   ): Effect.Effect<Run, unknown> {
     if (this.root.failure) return Effect.failCause(this.root.failure)
@@ -248,7 +248,7 @@ export class ParallelPool implements Engine {
   // failure
 
   /** The first failure of a group stops the group; the root group's stops the whole pool. */
-  fail(group: Group, cause: Cause.Cause<unknown>, task: TaskDef | undefined): void {
+  fail(group: RunGroup, cause: Cause.Cause<unknown>, task: TaskDef | undefined): void {
     if (group.failure) return
     group.failure = cause
     group.failedTask = task
@@ -263,7 +263,7 @@ export class ParallelPool implements Engine {
   }
 
   /** Stops a group's runs: drops its queued ones, interrupts its suspended ones (every group's when `group` is undefined). */
-  interruptRuns(group: Group | undefined): void {
+  interruptRuns(group: RunGroup | undefined): void {
     const dropped: Array<Run> = []
     let kept: Run | undefined = undefined
     for (let run = this.queueHead; run !== undefined; run = run.nextQueued) {
@@ -346,13 +346,13 @@ export class ParallelPool implements Engine {
     )
   })
 
-  openGroup(collect: Collect): Group {
-    const group = new Group(this, collect)
+  openGroup(collect: Collect): RunGroup {
+    const group: RunGroup = new Group(this, collect)
     this.groups.add(group)
     return group
   }
 
-  closeGroup(group: Group): void {
+  closeGroup(group: RunGroup): void {
     group.closed = true
     this.groups.delete(group)
   }
@@ -361,7 +361,7 @@ export class ParallelPool implements Engine {
    * The end of a group's body: wait for its tasks (giving `waiter`'s lane up)
    * and raise the group's failure; or, if the body failed, stop the tasks.
    */
-  settleGroup(group: Group, bodyFailed: boolean, waiter: Run | undefined): Effect.Effect<void, unknown> {
+  settleGroup(group: RunGroup, bodyFailed: boolean, waiter: Run | undefined): Effect.Effect<void, unknown> {
     const settled = waitUntil(() => group.pending === 0, [group.waiters])
     if (bodyFailed) {
       return Effect.suspend(() => {
@@ -414,11 +414,6 @@ export class ParallelPool implements Engine {
     Effect.withFiber((fiber) => this.locals.get(this.ownRun(fiber.getRef(CurrentPlace)?.run) ?? this.outside, key, acquire))
 
   readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(this.queued, this.executor?.threads() ?? 0))
-
-  /** How many lanes runs hold now (for tests of the lane rules). */
-  get busyLanes(): number {
-    return this.lanes.busy
-  }
 
   private readonly watchers = new Watchers()
   readonly closed = this.watchers.closed

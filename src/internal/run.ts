@@ -8,8 +8,8 @@ import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { type Engine, type Handle, HandleKey } from "./engine.ts"
-import type { Group } from "./group.ts"
-import type { Epoch } from "./joins.ts"
+import type { Group, Linked } from "./group.ts"
+import type { Counted, Epoch } from "./joins.ts"
 import type { Holder } from "./locals.ts"
 import type { TaskDef } from "./taskDef.ts"
 import type { Waiters } from "./waiters.ts"
@@ -21,8 +21,11 @@ import type { Waiters } from "./waiters.ts"
  */
 export interface Place {
   readonly run: Run | undefined
-  readonly group: Group
+  readonly group: RunGroup
 }
+
+/** A group of runs. */
+export type RunGroup = Group<Run>
 
 /** The current fiber's place: inside a task, inside a `Task.group` body, or (undefined) neither. */
 export const CurrentPlace = Context.Reference<Place | undefined>("effect-lateral/CurrentPlace", {
@@ -34,14 +37,14 @@ export const CurrentPlace = Context.Reference<Place | undefined>("effect-lateral
  * uses are set in the constructor and the rare ones live on the prototype
  * until a run needs them.
  */
-export class Run implements Handle<unknown, unknown>, Place, Holder {
+export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Linked<Run> {
   declare readonly [HandleKey]: Handle<unknown, unknown>[typeof HandleKey]
   declare readonly engine: Engine
   declare readonly def: TaskDef
   declare readonly args: ReadonlyArray<unknown>
   /** The submitter's context: the task runs with its services. */
   declare readonly context: Context.Context<never>
-  declare readonly group: Group
+  declare readonly group: RunGroup
   /** The run this one counts under for `join` (see `Joins`). */
   declare readonly parent: Run | undefined
   /** The `join` epoch of a top-level run. */
@@ -87,7 +90,7 @@ export class Run implements Handle<unknown, unknown>, Place, Holder {
     args: ReadonlyArray<unknown>,
     encoded: unknown,
     context: Context.Context<never>,
-    group: Group,
+    group: RunGroup,
     parent: Run | undefined
   ) {
     this.engine = engine

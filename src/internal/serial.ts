@@ -15,7 +15,7 @@ import * as Scope from "effect/Scope"
 import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
 import { Group } from "./group.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
-import { CurrentPlace, Run } from "./run.ts"
+import { CurrentPlace, Run, type RunGroup } from "./run.ts"
 import { Counters, type Stats } from "./stats.ts"
 import { attempts, encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
 import { Watchers } from "./watchers.ts"
@@ -35,7 +35,7 @@ class SerialPool implements Engine {
   private readonly locals: LocalInstances
   /** The one holder of worker-local instances: tasks and the code around them share one instance each. */
   private readonly holder: Holder = { locals: undefined }
-  private readonly root: Group
+  private readonly root: RunGroup
   private readonly counters = new Counters()
   private readonly watchers = new Watchers()
   readonly closed = this.watchers.closed
@@ -51,7 +51,7 @@ class SerialPool implements Engine {
     const encoded = encodeCall(def, args)
     if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
     const place = fiber.getRef(CurrentPlace)
-    const group: Group = place !== undefined && place.group.owner === this ? place.group : this.root
+    const group: RunGroup = place !== undefined && place.group.owner === this ? place.group : this.root
     if (this.root.failure) return Effect.failCause(this.root.failure)
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
     if (group.failure) return Effect.failCause(group.failure)
@@ -79,7 +79,7 @@ class SerialPool implements Engine {
   readonly group = <A, E, R>(body: Effect.Effect<A, E, R>, collect: Collect): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.withFiber((fiber) => {
       if (this.root.failure) return Effect.failCause(this.root.failure) as Effect.Effect<never>
-      const group = new Group(this, collect)
+      const group: RunGroup = new Group(this, collect)
       return body.pipe(
         Effect.provideService(CurrentPlace, { run: fiber.getRef(CurrentPlace)?.run, group }),
         // A failure the body handled still fails the group, as it would have stopped the body in the parallel pool.

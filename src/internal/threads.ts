@@ -22,9 +22,8 @@ import * as WorkerThreads from "node:worker_threads"
 import { TaskPayloadError, WorkerCrashError } from "../TaskError.ts"
 import type { AskingThreads } from "./answers.ts"
 import type { Executor } from "./executor.ts"
-import type { Group } from "./group.ts"
 import * as Protocol from "./protocol.ts"
-import type { Run } from "./run.ts"
+import type { Run, RunGroup } from "./run.ts"
 import type { WireExit } from "./wire.ts"
 
 export interface ThreadOptions {
@@ -37,7 +36,7 @@ export interface ThreadOptions {
 export interface ThreadHost {
   readonly answer: (question: Protocol.Question, threads: AskingThreads) => Effect.Effect<Protocol.WireReply>
   /** The id a thread knows `group` by, until `releaseGroup`. */
-  readonly groupId: (group: Group) => number
+  readonly groupId: (group: RunGroup) => number
   readonly releaseGroup: (id: number) => void
 }
 
