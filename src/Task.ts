@@ -79,8 +79,9 @@ export interface Options<E> {
  *   work (or guard it with `if (import.meta.main)`).
  * - `payload`, `success`, `error`: Schemas of the task's one argument, its
  *   result and its errors; values cross threads in their encoded form.
- * - `layer`: the services the task needs, built once per lane, on the lane's
- *   thread, and released when the pool closes.
+ * - `layer`: the services the task needs, a worker-local resource: built on
+ *   the thread the task runs on, held by a task until it ends, reused by the
+ *   next, and released when the pool closes.
  *
  * @category models
  * @since 0.1.0

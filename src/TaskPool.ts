@@ -64,8 +64,9 @@ export interface Stats extends EngineStats {}
 /**
  * Options of the parallel pool.
  *
- * - `maxWorkers`: the most tasks running at once, of every kind (default:
- *   `availableParallelism() * 5`).
+ * - `maxWorkers`: the most tasks running code at once, of every kind
+ *   (default: `availableParallelism() * 5`). A task that waits on the pool
+ *   gives its lane up meanwhile. Lanes cost nothing until used.
  * - `threads`: worker threads for portable tasks (default:
  *   `min(maxWorkers, availableParallelism())`). They start with the first
  *   portable task and stop when the pool closes. `0` runs portable tasks on
@@ -177,8 +178,9 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
  * as a barrier between two phases of a program.
  *
  * Inside a task, `join` waits for the tasks that task has submitted and their
- * descendants (a task cannot wait for itself). Under `serial` every task has
- * already finished, so `join` returns at once.
+ * descendants (a task cannot wait for itself). Descendants include tasks
+ * submitted by fibers that outlived their task. Under `serial` every task has
+ * already finished, so `join` only raises the pool's failure, if any.
  *
  * **Example** (Two phases)
  *
@@ -307,13 +309,12 @@ const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
       : Effect.die(new Cause.IllegalArgumentError(`TaskPool.layer: ${describe(checked.failure, inCode)}`))
   })
 
-/** The variable behind each option. */
+/** The variable behind each option that configuration sets. */
 const variables = {
   maxWorkers: "LATERAL_WORKERS",
   threads: "LATERAL_THREADS",
   timeout: "LATERAL_TIMEOUT",
-  blockWhenSaturated: "LATERAL_BLOCK_WHEN_SATURATED",
-  resourceLimits: "LATERAL_RESOURCE_LIMITS"
+  blockWhenSaturated: "LATERAL_BLOCK_WHEN_SATURATED"
 } as const
 
 const trueWords = ["true", "yes", "on", "1", "y"]
@@ -355,7 +356,7 @@ const fromConfig: Effect.Effect<{ readonly enabled: boolean; readonly options: R
     }
     // The same checks as options in code, shown as the environment wrote them.
     const source: Source = {
-      name: (option) => variables[option],
+      name: (option) => option === "resourceLimits" ? option : variables[option],
       show: (option) => JSON.stringify(Option.getOrUndefined(raw[option as keyof typeof raw]))
     }
     const checked = checkPoolOptions(options, source)

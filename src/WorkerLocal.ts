@@ -1,19 +1,20 @@
 /**
  * Worker-local resources: pylateral's per-thread factory cache.
  *
- * `WorkerLocal.make(acquire)` declares a resource that the pool keeps one
- * instance of per lane. The first task to use it on a lane acquires it; every
- * later task on that lane gets the same instance; the pool releases them all
- * when it closes. A lane runs one task at a time, so an instance is never used
- * by two running tasks at once: the place for a client that is not safe to
- * share, such as a database connection.
+ * `WorkerLocal.make(acquire)` declares a resource that the pool keeps
+ * instances of. The first task that needs one acquires it; a task holds its
+ * instance until it ends, and then the instance serves the next task that
+ * asks; the pool releases them all when it closes, after every task. So an
+ * instance is never used by two tasks at once, not even while one of them
+ * waits on the pool: the place for a client that is not safe to share, such
+ * as a database connection.
  *
- * With `maxWorkers: n` there are at most `n` instances (plus one for code
- * that uses it outside any task); under `TaskPool.serial`, exactly one.
- *
- * A task that waits on the pool (`Task.await`, `Task.group`, `TaskPool.join`)
- * lends its lane to other tasks meanwhile, and gets the same lane back: do not
- * leave a transaction open across such a wait.
+ * Tasks that do not wait on the pool while they hold an instance need at most
+ * one per lane (`maxWorkers: n`, at most `n`, plus one for code that uses it
+ * outside any task). A task that waits (`Task.await`, `Task.group`,
+ * `TaskPool.join`) keeps its own, and the tasks it waits for use others.
+ * Under `TaskPool.serial`, there is exactly one. On a worker thread, instances
+ * live on that thread and serve the tasks that run there.
  *
  * For one instance shared by the whole process (pylateral's
  * `cache_result(scope=PROCESS)`), use an ordinary `Layer` or `Effect.cached`.
@@ -25,7 +26,7 @@ import type * as Scope from "effect/Scope"
 import { TaskPool } from "./TaskPool.ts"
 
 /**
- * An effect that returns the current lane's instance of a resource.
+ * An effect that returns the current task's instance of a resource.
  *
  * @category models
  * @since 0.1.0
@@ -34,8 +35,10 @@ export interface WorkerLocal<A, E = never, R = never> extends Effect.Effect<A, E
 
 /**
  * Declares a worker-local resource. `acquire` may use `Scope` to register its
- * release (`Effect.acquireRelease`); it runs in the pool's scope. Declare it
- * once, at module level: each `make` is a separate resource.
+ * release (`Effect.acquireRelease`); the release runs when the pool closes.
+ * An acquisition can be interrupted (a task's timeout): what it had acquired
+ * is released at once, and the next use tries again, as after a failure.
+ * Declare it once, at module level: each `make` is a separate resource.
  *
  * **Example** (One connection per lane)
  *

@@ -625,3 +625,35 @@ describe("TaskPool.layerConfig", () => {
       assert.isFalse(ran)
     }))
 })
+
+describe("options in code", () => {
+  const defectOf = (layer: Layer.Layer<TaskPool.TaskPool, unknown>) =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.provide(Effect.void, layer))
+      assert.isTrue(Exit.isFailure(exit))
+      return Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+    })
+
+  it.effect.each([
+    [{ maxWorkers: 0 }, "TaskPool.layer: maxWorkers must be a positive integer, got 0"],
+    [{ maxWorkers: 2.5 }, "TaskPool.layer: maxWorkers must be a positive integer, got 2.5"],
+    [{ threads: -1 }, "TaskPool.layer: threads must be a non-negative integer, got -1"],
+    [{ timeout: -1 }, "TaskPool.layer: timeout must be a non-negative duration such as \"30 seconds\", got -1"],
+    [{ timeout: NaN }, "TaskPool.layer: timeout must be a non-negative duration such as \"30 seconds\", got NaN"],
+    [{ timeout: "-5 seconds" }, "TaskPool.layer: timeout must be a non-negative duration such as \"30 seconds\", got \"-5 seconds\""],
+    [{ resourceLimits: { maxOldGenerationSizeMb: 2 } }, "TaskPool.layer: resourceLimits must be"]
+  ] as const)("%o is refused with a defect naming the option and the value", ([options, message]) =>
+    Effect.map(defectOf(TaskPool.layer(options as TaskPool.Options)), (pretty) => assert.include(pretty, message)))
+
+  it("Task.make refuses a timeout that is not a non-negative duration, naming the task", () => {
+    assert.throws(() => Task.make("negative", () => Effect.void, { timeout: -1 }), `Task.make("negative"): timeout must be`)
+    assert.throws(() => Task.make("nan", () => Effect.void, { timeout: NaN }), `Task.make("nan"): timeout must be`)
+  })
+
+  it.effect("lanes cost nothing until used: a pool of a hundred million lanes builds at once", () =>
+    Effect.gen(function*() {
+      const one = Task.make("one", () => Effect.succeed(1))
+      const value = yield* Effect.flatMap(one(), Task.await).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 100_000_000 })))
+      assert.strictEqual(value, 1)
+    }))
+})
