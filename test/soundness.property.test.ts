@@ -20,7 +20,7 @@ import { TestClock } from "effect/testing"
 import { Task, TaskPool, WorkerLocal } from "effect-lateral"
 import { Boom } from "./helpers.ts"
 
-const runs = Number(process.env.LATERAL_PROPERTY_RUNS ?? 300)
+const runs = Number(process.env.LATERAL_PROPERTY_RUNS ?? 2000)
 
 // -----------------------------------------------------------------------------
 // programs
