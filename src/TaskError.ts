@@ -89,10 +89,11 @@ export class TaskPayloadError extends Schema.TaggedError<TaskPayloadError>()("Ta
 }
 
 /**
- * The worker thread running a portable task died (an uncaught exception,
- * `process.exit`, or running out of memory). Only the tasks that thread held
- * fail with it; the pool starts a new thread for the next tasks. A `retry`
- * schedule on the task runs it again on the new thread.
+ * A portable task crashed the worker thread it ran on (an uncaught exception,
+ * `process.exit`, running out of memory) `crashes` times, running alone there,
+ * so the crashes were its own; it is not run again, not even by a `retry`
+ * schedule. The other tasks a crashed thread held are sent again on their
+ * own, so a crash costs them nothing but time.
  *
  * @category errors
  * @since 0.1.0
@@ -100,9 +101,10 @@ export class TaskPayloadError extends Schema.TaggedError<TaskPayloadError>()("Ta
 export class WorkerCrashError extends Schema.TaggedError<WorkerCrashError>()("WorkerCrashError", {
   task: Schema.String,
   thread: Schema.Number,
-  reason: Schema.String
+  reason: Schema.String,
+  crashes: Schema.Number
 }) {
   override get message(): string {
-    return `Task "${this.task}" was lost: worker thread ${this.thread} ${this.reason}`
+    return `Task "${this.task}" crashed its worker thread ${this.crashes} time(s) (last: thread ${this.thread} ${this.reason}); it is not run again`
   }
 }

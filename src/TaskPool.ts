@@ -14,7 +14,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -28,6 +27,7 @@ import type { Engine } from "./internal/engine.ts"
 import { checkPoolOptions, describe, inCode, type PoolOptions, type RawPoolOptions, type Source } from "./internal/options.ts"
 import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
+import { TaskPool } from "./internal/service.ts"
 import type { Stats as EngineStats } from "./internal/stats.ts"
 import { insideWorkerThread } from "./internal/threads.ts"
 import type { PoolTimeoutError } from "./TaskError.ts"
@@ -40,7 +40,7 @@ import type { PoolTimeoutError } from "./TaskError.ts"
  * @category services
  * @since 0.1.0
  */
-export class TaskPool extends Context.Service<TaskPool, Service>()("effect-lateral/TaskPool") {}
+export { TaskPool } from "./internal/service.ts"
 
 /**
  * What a pool offers: `mode` and `maxWorkers` say which pool it is, `stats`
@@ -68,14 +68,20 @@ export interface Stats extends EngineStats {}
  *   (default: `availableParallelism() * 5`). A task that waits on the pool
  *   gives its lane up meanwhile. Lanes cost nothing until used.
  * - `threads`: worker threads for portable tasks (default:
- *   `min(maxWorkers, availableParallelism())`). They start with the first
- *   portable task and stop when the pool closes. `0` runs portable tasks on
- *   the calling thread like any other.
+ *   `availableParallelism()`), never more than `maxWorkers`. They start with
+ *   the first portable task (or at once, with `warmUp`) and stop when the
+ *   pool closes. `0` runs portable tasks on the calling thread like any other.
  * - `timeout`: bounds the final wait when the scope closes; on expiry every
  *   task is interrupted and the scope fails with `PoolTimeoutError`.
  * - `blockWhenSaturated`: a submit waits for a free lane instead of queueing,
  *   so a producer of a million tasks holds bounded memory.
  * - `resourceLimits`: Node's limits for each worker thread (heap sizes, stack).
+ * - `crashLimit`: how many times one task may crash a worker thread (running
+ *   alone there) before it fails with `WorkerCrashError` (default 3). The
+ *   other tasks a crashed thread held are sent again.
+ * - `warmUp`: start the worker threads when the layer is built, each
+ *   importing the task modules imported so far, rather than with the first
+ *   portable task: for programs that know they will need them.
  *
  * @category models
  * @since 0.1.0
@@ -86,6 +92,8 @@ export interface Options {
   readonly timeout?: Duration.Input | undefined
   readonly blockWhenSaturated?: boolean | undefined
   readonly resourceLimits?: ResourceLimits | undefined
+  readonly crashLimit?: number | undefined
+  readonly warmUp?: boolean | undefined
 }
 
 /**
@@ -293,12 +301,24 @@ const settings = (options: PoolOptions): Parallel.ParallelOptions => {
   const maxWorkers = options.maxWorkers ?? defaultMaxWorkers
   return {
     maxWorkers,
-    threads: insideWorkerThread ? 0 : options.threads ?? Math.min(maxWorkers, availableParallelism()),
+    // No more threads than tasks that can run at once: the others could never get work.
+    threads: insideWorkerThread ? 0 : Math.min(options.threads ?? availableParallelism(), maxWorkers),
     timeout: options.timeout,
     blockWhenSaturated: options.blockWhenSaturated ?? false,
-    resourceLimits: options.resourceLimits
+    resourceLimits: options.resourceLimits,
+    crashLimit: options.crashLimit ?? defaultCrashLimit,
+    warmUp: options.warmUp ?? false
   }
 }
+
+/**
+ * How many times one task may crash a worker thread before it fails with
+ * `WorkerCrashError`, by default.
+ *
+ * @category constants
+ * @since 0.2.0
+ */
+export const defaultCrashLimit: number = 3
 
 /** Options given in code: a bad one is a defect that names the option and the value. */
 const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
@@ -356,7 +376,7 @@ const fromConfig: Effect.Effect<{ readonly enabled: boolean; readonly options: R
     }
     // The same checks as options in code, shown as the environment wrote them.
     const source: Source = {
-      name: (option) => option === "resourceLimits" ? option : variables[option],
+      name: (option) => option in variables ? variables[option as keyof typeof variables] : option,
       show: (option) => JSON.stringify(Option.getOrUndefined(raw[option as keyof typeof raw]))
     }
     const checked = checkPoolOptions(options, source)

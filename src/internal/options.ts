@@ -27,6 +27,8 @@ export interface RawPoolOptions {
   readonly timeout?: unknown
   readonly blockWhenSaturated?: unknown
   readonly resourceLimits?: unknown
+  readonly crashLimit?: unknown
+  readonly warmUp?: unknown
 }
 
 /** The options of the parallel pool, checked; defaults are the caller's. */
@@ -36,6 +38,8 @@ export interface PoolOptions {
   readonly timeout: Duration.Duration | undefined
   readonly blockWhenSaturated: boolean | undefined
   readonly resourceLimits: ResourceLimits | undefined
+  readonly crashLimit: number | undefined
+  readonly warmUp: boolean | undefined
 }
 
 /** How a source spells an option and shows a value. */
@@ -91,7 +95,7 @@ const isResourceLimits = (value: unknown): value is ResourceLimits => {
 export const checkPoolOptions = (options: RawPoolOptions, source: Source): Result.Result<PoolOptions, Refusal> => {
   const refuse = (option: keyof RawPoolOptions, value: unknown, expected: string) =>
     Result.fail({ option: source.name(option), value: source.show(option, value), expected })
-  const { blockWhenSaturated, maxWorkers, resourceLimits, threads, timeout } = options
+  const { blockWhenSaturated, crashLimit, maxWorkers, resourceLimits, threads, timeout, warmUp } = options
   if (maxWorkers !== undefined && !isInteger(maxWorkers, 1)) return refuse("maxWorkers", maxWorkers, expected.positiveInteger)
   if (threads !== undefined && !isInteger(threads, 0)) return refuse("threads", threads, expected.nonNegativeInteger)
   const duration = timeout === undefined ? undefined : durationOf(timeout)
@@ -102,11 +106,15 @@ export const checkPoolOptions = (options: RawPoolOptions, source: Source): Resul
   if (resourceLimits !== undefined && !isResourceLimits(resourceLimits)) {
     return refuse("resourceLimits", resourceLimits, expected.resourceLimits)
   }
+  if (crashLimit !== undefined && !isInteger(crashLimit, 1)) return refuse("crashLimit", crashLimit, expected.positiveInteger)
+  if (warmUp !== undefined && typeof warmUp !== "boolean") return refuse("warmUp", warmUp, expected.boolean)
   return Result.succeed({
     maxWorkers,
     threads,
     timeout: duration,
     blockWhenSaturated,
-    resourceLimits
+    resourceLimits,
+    crashLimit,
+    warmUp
   })
 }

@@ -41,6 +41,8 @@ export interface ParallelOptions {
   readonly timeout: Duration.Duration | undefined
   readonly blockWhenSaturated: boolean
   readonly resourceLimits: WorkerThreads.ResourceLimits | undefined
+  readonly crashLimit: number
+  readonly warmUp: boolean
 }
 
 /** Builds the pool in the current scope; closing the scope waits for every task. */
@@ -51,10 +53,7 @@ export const make = Effect.fnUntraced(function*(options: ParallelOptions) {
   const localsScope = yield* Scope.fork(scope)
   const pool = new ParallelPool(options, new LocalInstances(localsScope))
   if (options.threads > 0) {
-    pool.executor = yield* Threads.make(
-      { threads: options.threads, maxWorkers: options.maxWorkers, resourceLimits: options.resourceLimits },
-      new Answers(pool)
-    )
+    pool.executor = yield* Threads.make(options, new Answers(pool))
   }
   // Finalizers are typed as infallible, but a failure here is how the first
   // task failure reaches `Effect.provide(program, layer)` with its own type.
@@ -124,8 +123,9 @@ export class ParallelPool implements Engine {
     if (this.closing) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
     if (group.failure) return Effect.failCause(group.failure)
-    // A group being stopped takes no more tasks: whoever submits belongs to what is being stopped.
-    if (group.stopping) return Effect.interrupt
+    // A group or task being stopped takes no more tasks: the submitter (say, a finalizer) belongs to
+    // what is being stopped.
+    if (group.stopping || (submitter !== undefined && (submitter.stopped || submitter.timedOut))) return Effect.interrupt
     const run = new Run(this, def, args, encoded, context, group, this.joins.parentFor(submitter))
     this.counters.submitted++
     this.pending++
@@ -197,7 +197,7 @@ export class ParallelPool implements Engine {
     run.group.link(run)
     fiber.addObserver((exit) => this.complete(run, exit))
     // The group may have failed while the run was starting, before it was linked.
-    if (run.group.failure) this.stop(run)
+    if (run.group.failure) this.stop([run])
   }
 
   /** A timed-out attempt unwinds without a lane; a retry takes one back first. */
@@ -285,16 +285,18 @@ export class ParallelPool implements Engine {
       this.complete(run, Exit.interrupt())
     }
     const groups = group === undefined ? [this.root, ...this.groups] : [group]
-    for (const g of groups) {
-      for (const run of g.suspended()) this.stop(run)
-    }
+    this.stop(groups.flatMap((g) => g.suspended()))
   }
 
-  /** Interrupts a run; it unwinds without taking a lane back. */
-  private stop(run: Run): void {
-    run.stopped = true
-    run.fiber?.interruptUnsafe()
-    this.lanes.unwind(run)
+  /**
+   * Interrupts runs; they unwind without taking a lane back. Every one is
+   * marked and interrupted before any is let go, as letting one go (or one
+   * ending) may run another's code at once.
+   */
+  private stop(runs: ReadonlyArray<Run>): void {
+    for (const run of runs) run.stopped = true
+    for (const run of runs) run.fiber?.interruptUnsafe()
+    for (const run of runs) this.lanes.unwind(run)
   }
 
   /** Why a run failed, and the task it is a failure of: its own, or, if it was interrupted, its group's or the pool's. */

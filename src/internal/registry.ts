@@ -22,6 +22,9 @@ export const register = (def: PortableTaskDef): void => {
   tasks.set(def.name, def)
 }
 
+/** The modules of the portable tasks this thread knows: a new worker thread imports them as it starts. */
+export const registeredModules = (): Array<string> => [...registry.keys()]
+
 /** The registered task, if its module has been imported in this thread. */
 export const lookup = (module: string, name: string): PortableTaskDef | undefined => registry.get(module)?.get(name)
 

@@ -12,7 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
-import { type TaskPayloadError, TaskTimeoutError } from "../TaskError.ts"
+import { type TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
 import type { Portable } from "./portable.ts"
 
 export interface TaskDef {
@@ -45,7 +45,9 @@ export const attempts = (
   if (timeout === undefined && retry === undefined) return attempt
   const once = timeout === undefined ? attempt : timed(def.name, timeout, attempt, hooks)
   if (retry === undefined) return once
-  if (hooks === undefined) return Effect.retry(once, retry)
+  // A task that keeps crashing its thread has had its attempts: the schedule does not retry that.
+  const options = { schedule: retry, while: (error: unknown) => !(error instanceof WorkerCrashError) }
+  if (hooks === undefined) return Effect.retry(once, options)
   let first = true
   return Effect.retry(
     Effect.suspend(() => {
@@ -53,7 +55,7 @@ export const attempts = (
       first = false
       return once
     }),
-    retry
+    options
   )
 }
 

@@ -1,28 +1,42 @@
 /**
  * The pool's worker threads, on `effect/workers` and `NodeWorker`.
  *
- * A run sends its attempts to thread `lane % threads`, where `lane` is the
- * lane it holds when the attempt starts. The threads start together with the first
- * portable task; a thread that died starts again with its next task. Tasks
- * dispatched in the same tick travel in one message per thread; results come
- * back the same way. A thread that dies fails the tasks it held with
- * `WorkerCrashError`.
+ * An attempt goes to the least-loaded thread; worker-local state lives with
+ * the task on whichever thread runs it, so no task is pinned to a thread.
+ * Tasks dispatched in the same tick travel in one message per thread (up to a
+ * size cap); results come back as they are ready. The threads start together
+ * with the first portable task (or when the pool is built, with `warmUp`),
+ * each importing the task modules known so far.
+ *
+ * Faults:
+ * - A thread that dies sends its tasks again, each alone on a thread, so
+ *   that a crash costs the tasks that did not cause it nothing but time. A
+ *   task that crashes a thread while alone on it is the culprit; at
+ *   `crashLimit` crashes it fails with `WorkerCrashError`. Threads that keep
+ *   dying restart after a growing pause.
+ * - An interrupted attempt (a timeout, a failure elsewhere) ends only when its
+ *   thread says its finalizers have run, so its lane is free only then; a
+ *   thread that does not let go within a grace period is stopped and replaced.
+ * - Closing asks each thread to release its worker-local instances and end,
+ *   and stops the ones that do not within the grace period.
  *
  * @internal
  */
 import * as NodeWorker from "@effect/platform-node/NodeWorker"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Worker from "effect/workers/Worker"
-import type * as WorkerRunner from "effect/workers/WorkerRunner"
 import type { WorkerError } from "effect/workers/WorkerError"
+import type * as WorkerRunner from "effect/workers/WorkerRunner"
 import * as WorkerThreads from "node:worker_threads"
 import { TaskPayloadError, WorkerCrashError } from "../TaskError.ts"
 import type { AskingThreads } from "./answers.ts"
 import type { Executor } from "./executor.ts"
 import * as Protocol from "./protocol.ts"
+import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
 import type { WireExit } from "./wire.ts"
 
@@ -30,6 +44,10 @@ export interface ThreadOptions {
   readonly threads: number
   readonly maxWorkers: number
   readonly resourceLimits: WorkerThreads.ResourceLimits | undefined
+  /** How many times one task may crash a thread before it fails. */
+  readonly crashLimit: number
+  /** Start the threads at once, not with the first portable task. */
+  readonly warmUp: boolean
 }
 
 /** What the threads need from the pool: answers to their tasks' questions, and ids for groups. */
@@ -45,6 +63,8 @@ export interface WorkerData {
   readonly lateral: true
   readonly thread: number
   readonly maxWorkers: number
+  /** Task modules to import at once, before their first task arrives. */
+  readonly preload: ReadonlyArray<string>
 }
 
 /**
@@ -57,10 +77,29 @@ export const insideWorkerThread: boolean = (WorkerThreads.workerData as WorkerDa
 // The entry has this module's extension: `.ts` from source, `.js` from a build.
 const entry = new URL(`./workerEntry${import.meta.url.slice(import.meta.url.lastIndexOf("."))}`, import.meta.url)
 
-/** One task sent to a thread, until its result comes back. */
+/** How long an interrupted task, or a closing thread, may take to let go before its thread is stopped. */
+const grace = Duration.seconds(1)
+
+/** A message is sent once its payloads reach this many bytes, however many tasks it holds. */
+const messageBytes = 256 * 1024
+
+/** The pause before a thread that died starts again: doubling with each crash in a row. */
+const restartPause = (crashes: number) => Duration.millis(Math.min(25 * 2 ** (crashes - 1), 2_000))
+
+/** One attempt on its way to a thread, there, or being interrupted, until it ends. */
 interface Pending {
+  readonly id: number
   readonly run: Run
+  readonly group: number
   readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
+  /** The thread that holds it; undefined while it waits for one. */
+  thread: Thread | undefined
+  /** Crashes of threads it ran on alone. */
+  crashes: number
+  /** It runs alone on its thread: a thread that dies now proves it the culprit. */
+  alone: boolean
+  /** Set while its interruption waits for its thread to say it has ended. */
+  interrupted: (() => void) | undefined
 }
 
 type ThreadWorker = Worker.Worker<Protocol.FromWorker, Protocol.ToWorker>
@@ -73,11 +112,25 @@ class Thread {
   port: WorkerThreads.Worker | undefined = undefined
   /** Set once the worker has said it is ready; tasks wait in `batch` until then. */
   ready = false
+  /** Waiting to start again after a crash. */
+  restarting = false
+  /** Crashes since a task last finished here. */
+  crashes = 0
+  /** Set when the pool stops the thread (a stuck task, the pool closing): not a crash. */
+  stopping = false
   readonly pending = new Map<number, Pending>()
+  /** A task that runs alone here: nothing else is sent meanwhile. */
+  alone: Pending | undefined = undefined
   batch: Protocol.RunColumns = emptyBatch()
+  batchBytes = 0
   flushScheduled = false
   constructor(index: number) {
     this.index = index
+  }
+
+  /** Whether the thread takes tasks now (it may still be starting: they wait in its batch). */
+  get open(): boolean {
+    return this.worker !== undefined && this.alone === undefined
   }
 
   /**
@@ -101,6 +154,10 @@ const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: []
 
 const column = <K extends keyof Protocol.RunColumns>(batch: Protocol.RunColumns, key: K, i: number) => [batch[key][i]] as Protocol.RunColumns[K]
 
+/** About how many bytes a payload takes in a message: what matters is large binary data. */
+const sizeOf = (value: unknown): number =>
+  ArrayBuffer.isView(value) ? value.byteLength : typeof value === "string" ? value.length : 64
+
 export class ThreadPool implements Executor, AskingThreads {
   private readonly options: ThreadOptions
   private readonly host: ThreadHost
@@ -110,6 +167,9 @@ export class ThreadPool implements Executor, AskingThreads {
   private nextTask = 0
   private nextWorker = 0
   private started = false
+  private closing = false
+  /** Attempts no thread can take now (every thread is busy with a task alone, or restarting). */
+  private readonly waiting: Array<Pending> = []
   private readonly endCallbacks = new Map<number, Array<() => void>>()
 
   constructor(
@@ -125,34 +185,64 @@ export class ThreadPool implements Executor, AskingThreads {
     this.workers = Array.from({ length: options.threads }, (_, i) => new Thread(i))
   }
 
-  /** One attempt of `run` on a thread; interrupting it interrupts the task there. */
+  /** Starts every thread, so that they start in parallel. */
+  startAll(): void {
+    if (this.started) return
+    this.started = true
+    for (const thread of this.workers) this.start(thread)
+  }
+
+  /** One attempt of `run` on a thread; interrupting it interrupts the task there and waits for it to end. */
   readonly attempt = (run: Run): Effect.Effect<unknown, unknown> =>
     Effect.callback<unknown, unknown>((resume) => {
-      const thread = this.workers[Math.max(run.lane, 0) % this.workers.length]!
-      if (thread.worker === undefined) {
-        // The first portable task starts every thread, so that they start in parallel.
-        if (this.started) this.start(thread)
-        else {
-          this.started = true
-          for (const each of this.workers) this.start(each)
-        }
+      this.startAll()
+      const pending: Pending = {
+        id: ++this.nextTask,
+        run,
+        group: this.host.groupId(run.group),
+        resume,
+        thread: undefined,
+        crashes: 0,
+        alone: false,
+        interrupted: undefined
       }
-      const id = ++this.nextTask
-      const group = this.host.groupId(run.group)
-      this.onDispatchEnd(id, () => this.host.releaseGroup(group))
-      thread.pending.set(id, { run, resume })
-      this.enqueue(thread, id, run, group)
-      return Effect.sync(() => this.cancel(thread, id))
+      this.onDispatchEnd(pending.id, () => this.host.releaseGroup(pending.group))
+      this.place(pending)
+      return Effect.suspend(() => this.interrupt(pending))
     })
 
-  private enqueue(thread: Thread, id: number, run: Run, group: number): void {
+  /** Sends `pending` to the least-loaded thread that takes it, or keeps it waiting. */
+  private place(pending: Pending): void {
+    let best: Thread | undefined
+    for (const thread of this.workers) {
+      if (!thread.open || (pending.alone && thread.pending.size > 0)) continue
+      if (best === undefined || thread.pending.size < best.pending.size) best = thread
+    }
+    if (best === undefined) return void this.waiting.push(pending)
+    pending.thread = best
+    best.pending.set(pending.id, pending)
+    if (pending.alone) best.alone = pending
+    this.enqueue(best, pending)
+  }
+
+  /** Places what waits, oldest first, as far as threads take it. */
+  private placeWaiting(): void {
+    if (this.waiting.length === 0) return
+    for (const pending of this.waiting.splice(0)) this.place(pending)
+  }
+
+  private enqueue(thread: Thread, pending: Pending): void {
     const batch = thread.batch
-    batch.ids.push(id)
+    const run = pending.run
+    batch.ids.push(pending.id)
     batch.modules.push(run.def.portable!.module)
     batch.names.push(run.def.name)
-    batch.groups.push(group)
+    batch.groups.push(pending.group)
     batch.payloads.push(run.encoded)
-    if (thread.ready && !thread.flushScheduled) {
+    thread.batchBytes += sizeOf(run.encoded)
+    if (!thread.ready) return
+    if (thread.batchBytes >= messageBytes) return this.flush(thread)
+    if (!thread.flushScheduled) {
       thread.flushScheduled = true
       queueMicrotask(() => this.flush(thread))
     }
@@ -164,6 +254,7 @@ export class ThreadPool implements Executor, AskingThreads {
     const batch = thread.batch
     if (!thread.ready || batch.ids.length === 0) return
     thread.batch = emptyBatch()
+    thread.batchBytes = 0
     if (thread.send([Protocol.RunBatch, batch]) === undefined) return
     for (let i = 0; i < batch.ids.length; i++) {
       const one: Protocol.RunColumns = {
@@ -175,33 +266,63 @@ export class ThreadPool implements Executor, AskingThreads {
       }
       const error = thread.send([Protocol.RunBatch, one])
       if (error !== undefined) {
-        this.settle(thread, batch.ids[i]!, (run) => Effect.fail(new TaskPayloadError({ task: run.def.name, reason: String(error) })))
+        this.end(thread.pending.get(batch.ids[i]!)!, (run) =>
+          Effect.fail(new TaskPayloadError({ task: run.def.name, reason: String(error) })))
       }
     }
   }
 
-  /** An interrupted task: drop it if it has not left yet, or tell its thread. */
-  private cancel(thread: Thread, id: number): void {
-    if (!thread.pending.delete(id)) return
-    this.ended(id)
-    const index = thread.batch.ids.indexOf(id)
-    if (index < 0) return void thread.send([Protocol.Interrupt, id])
-    for (const key of Object.keys(thread.batch) as Array<keyof Protocol.RunColumns>) thread.batch[key].splice(index, 1)
+  /**
+   * An attempt is interrupted: dropped if it has not left yet; otherwise its
+   * thread is told, and the attempt ends when the thread says the task has
+   * (its finalizers have run), or when the thread is stopped after `grace`.
+   */
+  private interrupt(pending: Pending): Effect.Effect<void> {
+    const thread = pending.thread
+    if (thread === undefined) {
+      const index = this.waiting.indexOf(pending)
+      if (index >= 0) this.waiting.splice(index, 1)
+      this.ended(pending.id)
+      return Effect.void
+    }
+    if (!thread.pending.has(pending.id)) return Effect.void
+    const index = thread.batch.ids.indexOf(pending.id)
+    if (index >= 0) {
+      for (const key of Object.keys(thread.batch) as Array<keyof Protocol.RunColumns>) thread.batch[key].splice(index, 1)
+      this.release(thread, pending)
+      return Effect.void
+    }
+    return Effect.callback<void>((resume) => {
+      pending.interrupted = () => resume(Effect.void)
+      thread.send([Protocol.Interrupt, pending.id])
+      this.runFork(Effect.andThen(
+        Effect.sleep(grace),
+        Effect.sync(() => {
+          // Still there: its thread runs code that does not yield. Stop it; the others are sent again.
+          if (pending.interrupted !== undefined && thread.pending.get(pending.id) === pending) this.stop(thread)
+        })
+      ))
+    })
   }
 
-  /** Ends a pending task with `result`. */
-  private settle(thread: Thread, id: number, result: (run: Run) => Effect.Effect<unknown, unknown>): void {
-    const pending = thread.pending.get(id)
-    if (pending === undefined) return // interrupted meanwhile
-    thread.pending.delete(id)
-    this.ended(id)
-    pending.resume(result(pending.run))
+  /** Ends a pending attempt with `result` (or, if it was interrupted, lets its interruption go on). */
+  private end(pending: Pending, result: (run: Run) => Effect.Effect<unknown, unknown>): void {
+    const thread = pending.thread
+    if (thread !== undefined) this.release(thread, pending)
+    if (pending.interrupted !== undefined) pending.interrupted()
+    else pending.resume(result(pending.run))
+  }
+
+  /** Takes `pending` off its thread, which may then take more. */
+  private release(thread: Thread, pending: Pending): void {
+    thread.pending.delete(pending.id)
+    if (thread.alone === pending) thread.alone = undefined
+    this.ended(pending.id)
+    this.placeWaiting()
   }
 
   /** How many threads have a worker now. */
-  readonly threads = (): number => {
-    return this.workers.filter((thread) => thread.worker !== undefined).length
-  }
+  readonly threads = (): number => this.workers.filter((thread) => thread.worker !== undefined).length
 
   /** The run behind a task id a worker thread refers to. */
   readonly runOf = (id: number): Run | undefined => {
@@ -212,7 +333,7 @@ export class ThreadPool implements Executor, AskingThreads {
     return undefined
   }
 
-  /** Calls `f` once the task `id` has finished on its thread (or its thread died). */
+  /** Calls `f` once the task `id` has ended on its thread (or its thread died). */
   readonly onDispatchEnd = (id: number, f: () => void): void => {
     const callbacks = this.endCallbacks.get(id)
     if (callbacks) callbacks.push(f)
@@ -234,7 +355,12 @@ export class ThreadPool implements Executor, AskingThreads {
   }
 
   private start(thread: Thread): void {
-    const workerData: WorkerData = { lateral: true, thread: thread.index, maxWorkers: this.options.maxWorkers }
+    const workerData: WorkerData = {
+      lateral: true,
+      thread: thread.index,
+      maxWorkers: this.options.maxWorkers,
+      preload: registeredModules()
+    }
     const spawn = () =>
       thread.port = new WorkerThreads.Worker(entry, {
         workerData,
@@ -247,24 +373,32 @@ export class ThreadPool implements Executor, AskingThreads {
     )
     thread.worker = worker
     thread.ready = false
+    thread.restarting = false
+    thread.stopping = false
     const ready = Effect.sync(() => {
       thread.ready = true
       this.flush(thread)
     })
     this.runFork(
-      worker.run((message) => this.receive(thread, worker, message), { onSpawn: ready }).pipe(
+      worker.run((message) => this.receive(thread, message), { onSpawn: ready }).pipe(
         Effect.onExit((exit) => Effect.sync(() => this.lost(thread, worker, exit)))
       )
     )
+    this.placeWaiting()
   }
 
-  private receive(thread: Thread, worker: ThreadWorker, message: Protocol.FromWorker): Effect.Effect<void> {
+  private receive(thread: Thread, message: Protocol.FromWorker): Effect.Effect<void> {
     if (message[0] === Protocol.Done) {
       const [, ids, exits] = message
-      for (let i = 0; i < ids.length; i++) this.settle(thread, ids[i]!, (run) => decode(run, exits[i]!))
+      thread.crashes = 0
+      for (let i = 0; i < ids.length; i++) {
+        const pending = thread.pending.get(ids[i]!)
+        if (pending !== undefined) this.end(pending, (run) => decode(run, exits[i]!))
+      }
       return Effect.void
     }
     const [, request, question] = message
+    const worker = thread.worker
     // Answered in the pool's own fibers, not the worker's: an answer may wait
     // on tasks, and must not hold up the handling of the worker's death.
     const answering = this.runFork(Effect.map(this.host.answer(question, this), (reply) => {
@@ -276,20 +410,80 @@ export class ThreadPool implements Executor, AskingThreads {
     return Effect.void
   }
 
-  /** The thread's worker is gone: fail what it held, and let the next task start a new one. */
+  /** Stops a thread whose task does not let go; it is replaced, and its other tasks sent again. */
+  private stop(thread: Thread): void {
+    thread.stopping = true
+    void thread.port?.terminate()
+  }
+
+  /**
+   * The thread's worker is gone. What it held is sent again, each task alone,
+   * unless the pool stopped it (a stuck task: the others are innocent) or is
+   * closing. A task that crashed a thread alone counts a crash, and fails at
+   * `crashLimit`. The thread starts again, after a pause if it keeps dying.
+   */
   private lost(thread: Thread, worker: ThreadWorker, exit: Exit.Exit<never, WorkerError>): void {
     if (thread.worker !== worker) return
+    const crashed = !thread.stopping
     thread.worker = undefined
     thread.port = undefined
     thread.ready = false
     thread.batch = emptyBatch()
+    thread.batchBytes = 0
+    thread.alone = undefined
+    const held = [...thread.pending.values()]
+    thread.pending.clear()
     const reason = crashReason(exit)
-    // Resuming a task may submit new ones to this thread: take the lost ones out first.
-    const lost = [...thread.pending.keys()]
-    for (const id of lost) {
-      this.settle(thread, id, (run) => Effect.fail(new WorkerCrashError({ task: run.def.name, thread: thread.index, reason })))
+    for (const pending of held) {
+      pending.thread = undefined
+      this.ended(pending.id)
+      if (pending.interrupted !== undefined) {
+        pending.interrupted()
+        continue
+      }
+      if (crashed && pending.alone) pending.crashes++
+      if (pending.crashes >= this.options.crashLimit || this.closing) {
+        pending.resume(Effect.fail(
+          new WorkerCrashError({ task: pending.run.def.name, thread: thread.index, reason, crashes: pending.crashes })
+        ))
+        continue
+      }
+      // After a crash every task it held is a suspect, and runs alone until it is cleared.
+      pending.alone = crashed
+      this.waiting.push(pending)
     }
+    if (this.closing) return
+    if (!crashed) return this.start(thread)
+    thread.crashes++
+    thread.restarting = true
+    this.runFork(Effect.andThen(
+      Effect.sleep(restartPause(thread.crashes)),
+      Effect.sync(() => {
+        if (!this.closing && thread.restarting) this.start(thread)
+      })
+    ))
+    this.placeWaiting()
   }
+
+  /**
+   * Closes every thread: each releases its worker-local instances and ends;
+   * one that does not within `grace` (a task module's timer, a stuck task) is stopped.
+   */
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    this.closing = true
+    return Effect.forEach(this.workers, (thread) => {
+      const port = thread.port
+      if (port === undefined) return Effect.void
+      thread.stopping = true
+      return Effect.callback<void>((resume) => {
+        port.once("exit", () => resume(Effect.void))
+        // The workers' own close message (`WorkerRunner.PlatformMessage`).
+        port.postMessage([1])
+      }).pipe(
+        Effect.timeoutOrElse({ duration: grace, orElse: () => Effect.promise(() => port.terminate()) })
+      )
+    }, { concurrency: "unbounded", discard: true })
+  })
 }
 
 const decode = (run: Run, wire: WireExit): Effect.Effect<unknown, unknown> => {
@@ -311,9 +505,12 @@ const crashReason = (exit: Exit.Exit<never, WorkerError>): string => {
   return workerError.reason.message.replace("The worker has exited", "exited")
 }
 
-/** Builds the threads' pool in the current scope. No thread starts until a portable task runs. */
+/** Builds the threads' pool in the current scope; its close comes before the workers' own. */
 export const make = Effect.fnUntraced(function*(options: ThreadOptions, host: ThreadHost) {
   const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
   const platform = yield* Effect.provide(Worker.WorkerPlatform.useSync((platform) => platform), NodeWorker.layerPlatform)
-  return new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
+  const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
+  yield* Effect.addFinalizer(() => pool.close)
+  if (options.warmUp) pool.startAll()
+  return pool
 })

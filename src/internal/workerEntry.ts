@@ -2,10 +2,24 @@
  * The one worker entry the library ships: every worker thread of every pool
  * runs this file, and imports task modules by URL as their tasks arrive.
  *
+ * It turns on Node's module compile cache first, so that a thread starts
+ * faster every time after the first, and starts importing the task modules
+ * the pool knows at once, beside its own modules. When the pool closes the
+ * thread, the thread ends as soon as its tasks and worker-local instances
+ * have: a timer a task module left behind does not keep it alive.
+ *
  * @internal
  */
-import * as NodeWorkerRunner from "@effect/platform-node/NodeWorkerRunner"
-import * as Effect from "effect/Effect"
-import { serve } from "./workerSide.ts"
+import { enableCompileCache } from "node:module"
+import { workerData } from "node:worker_threads"
+import type { WorkerData } from "./threads.ts"
 
-Effect.runFork(serve.pipe(Effect.provide(NodeWorkerRunner.layer)))
+enableCompileCache?.()
+
+for (const module of (workerData as WorkerData).preload) {
+  // A module that fails to import fails its tasks when they arrive.
+  import(module).catch(() => {})
+}
+
+const { serveThread } = await import("./workerSide.ts")
+serveThread(() => process.exit(0))

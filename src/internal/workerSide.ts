@@ -12,9 +12,10 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import * as NodeWorkerRunner from "@effect/platform-node/NodeWorkerRunner"
 import * as WorkerRunner from "effect/workers/WorkerRunner"
 import * as WorkerThreads from "node:worker_threads"
-import { TaskPool } from "../TaskPool.ts"
+import { TaskPool } from "./service.ts"
 import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
 import { HandleKey } from "./engine.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
@@ -153,7 +154,7 @@ const decodeFailure = ([module, name, exit]: WireFailure): Effect.Effect<Exit.Ex
   module === "" ? Effect.succeed(libraryCodec.decodeExit(exit)) : Effect.map(resolve(module, name), (def) => def.portable!.decodeExit(exit))
 
 /** Serves the pool until it closes this thread. */
-export const serve = Effect.gen(function*() {
+const serve = Effect.gen(function*() {
   const data = WorkerThreads.workerData as WorkerData
   const runner = yield* (yield* WorkerRunner.WorkerRunnerPlatform).start<Protocol.FromWorker, Protocol.ToWorker>()
   const scope = yield* Effect.scope
@@ -172,16 +173,23 @@ export const serve = Effect.gen(function*() {
       return Effect.sync(() => answers.delete(request))
     })
 
-  const engine = new WorkerEngine(data.maxWorkers, ask, scope)
+  // Closing releases the worker-local instances (this scope) after every task here has ended (below).
+  const engine = new WorkerEngine(data.maxWorkers, ask, yield* Scope.fork(scope))
   const base = Context.add(yield* Effect.context<never>(), TaskPool, engine)
   const running = new Map<number, Fiber.Fiber<unknown, unknown>>()
+  yield* Effect.addFinalizer(() => Fiber.interruptAll(running.values()))
 
-  // Results go back in batches: everything that finished in the same tick.
+  // Results go back in batches: everything that finished in the same tick, or,
+  // when tasks run long without yielding, whatever finished in the last
+  // millisecond, so that the pool refills this thread while it works.
   let doneIds: Array<number> = []
   let doneExits: Array<WireExit> = []
   let flushScheduled = false
+  let lastFlush = performance.now()
   const flush = () => {
     flushScheduled = false
+    lastFlush = performance.now()
+    if (doneIds.length === 0) return
     const ids = doneIds
     const exits = doneExits
     doneIds = []
@@ -206,6 +214,7 @@ export const serve = Effect.gen(function*() {
     engine.locals.release(task)
     doneIds.push(id)
     doneExits.push(def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit))
+    if (performance.now() - lastFlush > 1) return flush()
     if (!flushScheduled) {
       flushScheduled = true
       queueMicrotask(flush)
@@ -260,9 +269,11 @@ export const serve = Effect.gen(function*() {
     }
   }
 
+  // The pool waits for an interrupted task's end: one still importing its module ends at once.
   const interrupt = (id: number) => {
-    if (importing.has(id)) cancelled.add(id)
-    else running.get(id)?.interruptUnsafe()
+    if (!importing.has(id)) return running.get(id)?.interruptUnsafe()
+    cancelled.add(id)
+    finished({ id, locals: undefined }, undefined, Exit.interrupt())
   }
 
   yield* runner.run<void, never, never>((_port, message) => {
@@ -281,3 +292,8 @@ export const serve = Effect.gen(function*() {
     }
   })
 }).pipe(Effect.scoped)
+
+/** Serves the pool on this thread, then calls `exit`. */
+export const serveThread = (exit: () => void): void => {
+  Effect.runFork(serve.pipe(Effect.provide(NodeWorkerRunner.layer))).addObserver(exit)
+}
