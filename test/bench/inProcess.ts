@@ -110,10 +110,13 @@ interface MemorySample {
   /** RSS once every module is imported, before and after a full `gc()`. */
   readonly rssAfterImports: number
   readonly idleRss: number
+  readonly idleHeapUsed: number
   /** The process's peak RSS (`resourceUsage().maxRSS`), and sampled peaks of the JS heap. */
   readonly peakRss: number
   readonly peakHeapUsed: number
   readonly peakHeapTotal: number
+  /** The heap still in use after the workload and a full `gc()`: what the run kept. */
+  readonly heapUsedAfterGc: number
 }
 
 /** In the child process: idle memory after a GC, then the workload, sampled every 5 ms. */
@@ -122,7 +125,7 @@ const memoryProbe = async (workload: Workload, tasks: number) => {
   if (gc === undefined) throw new Error("the memory probe needs --expose-gc")
   const rssAfterImports = process.memoryUsage().rss
   gc()
-  const idleRss = process.memoryUsage().rss
+  const idle = process.memoryUsage()
   let peakHeapUsed = 0
   let peakHeapTotal = 0
   const sampler = setInterval(() => {
@@ -132,12 +135,16 @@ const memoryProbe = async (workload: Workload, tasks: number) => {
   }, 5)
   await Effect.runPromise(workloads[workload](tasks))
   clearInterval(sampler)
+  const peakRss = process.resourceUsage().maxRSS * 1024
+  gc()
   const sample: MemorySample = {
     rssAfterImports,
-    idleRss,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    idleRss: idle.rss,
+    idleHeapUsed: idle.heapUsed,
+    peakRss,
     peakHeapUsed,
-    peakHeapTotal
+    peakHeapTotal,
+    heapUsedAfterGc: process.memoryUsage().heapUsed
   }
   process.stdout.write(JSON.stringify(sample))
 }
@@ -160,20 +167,25 @@ const memory = async () => {
   const comparison = await compare(
     memoryRows.map(({ flags = [], name, workload }) => ({
       name,
-      sample: async () => ({ ...await probeInChild(workload, flags, tasks) })
+      sample: async () => {
+        const sample = await probeInChild(workload, flags, tasks)
+        return { ...sample, peakOverIdle: sample.peakRss - sample.idleRss }
+      }
     })),
     samples,
     0
   )
   const rows = comparison.rows.map(({ name, samples }) => {
-    const at = (metric: keyof MemorySample) => median(samples[metric]!)
+    const at = (metric: keyof MemorySample | "peakOverIdle") => median(samples[metric]!)
     return [
       name,
       mib(at("rssAfterImports")),
       mib(at("idleRss")),
       mib(at("peakRss")),
-      mib(at("peakRss") - at("idleRss")),
+      mib(at("peakOverIdle")),
+      mib(at("idleHeapUsed")),
       mib(at("peakHeapUsed")),
+      mib(at("heapUsedAfterGc")),
       mib(at("peakHeapTotal"))
     ]
   })
@@ -183,7 +195,17 @@ const memory = async () => {
     `${machine(comparison)}; each figure the median over ${samples} fresh process(es) (\`--expose-gc\`); idle RSS is read after imports and a full \`gc()\`, peak RSS is the process's \`maxRSS\`.`,
     "",
     markdown(
-      ["workload", "RSS after imports", "idle RSS after gc()", "peak RSS", "peak RSS − idle", "peak heapUsed", "peak heapTotal"],
+      [
+        "workload",
+        "RSS after imports",
+        "idle RSS after gc()",
+        "peak RSS",
+        "peak RSS − idle",
+        "idle heapUsed",
+        "peak heapUsed",
+        "heapUsed after the run and gc()",
+        "peak heapTotal"
+      ],
       rows
     ),
     ""

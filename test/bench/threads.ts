@@ -16,7 +16,7 @@
  *
  * Environment (besides measure.ts's `BENCH_QUICK`, `BENCH_REPETITIONS`, `BENCH_WARMUPS`):
  *
- * - `BENCH_STARTUP_SAMPLES`: fresh processes per start-up variant (default 7; quick 2).
+ * - `BENCH_STARTUP_SAMPLES`: fresh processes per start-up variant (default 7; quick 1).
  * - `BENCH_PORTABLE_TASKS`: tiny tasks per sample (default 50,000; quick 2,000).
  * - `BENCH_PAYLOAD_MIB`: MiB moved per payload sample, at most `BENCH_PORTABLE_TASKS`
  *   tasks (default 128; quick 4).
@@ -69,7 +69,7 @@ const startupSample = (variant: string) =>
   })
 
 const startup = async () => {
-  const samples = fromEnv("BENCH_STARTUP_SAMPLES", 7, 2)
+  const samples = fromEnv("BENCH_STARTUP_SAMPLES", 7, 1)
   const comparison = await compare(
     startupVariants.map(([name, variant]) => ({ name, sample: () => startupSample(variant) })),
     samples
