@@ -96,7 +96,7 @@ type Workload = keyof typeof workloads
 const memoryRows: ReadonlyArray<{ readonly name: string; readonly workload: Workload; readonly flags?: ReadonlyArray<string> }> = [
   { name: "effect-lateral: `yield* task(i)` per item, blockWhenSaturated", workload: "perCallBlocking" },
   {
-    // Most of the peak above idle is V8's young generation growing (see the report of issue 10).
+    // Most of the peak above idle is V8's young generation growing: capped, it shows how much.
     name: "the same, `node --max-semi-space-size=4`",
     workload: "perCallBlocking",
     flags: ["--max-semi-space-size=4"]
