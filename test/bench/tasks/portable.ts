@@ -1,34 +1,22 @@
-/** The benchmarks' portable tasks; worker threads import this module. */
+/** The benchmarks' portable tasks (the functions of `work.ts`); worker threads import this module. */
 import { Effect, Schema } from "effect"
 import { Task } from "effect-lateral"
+import * as work from "./work.ts"
 
-/** The trivial task of the throughput benchmark. */
-export const addOne = Task.make("addOne", (n: number) => Effect.succeed(n + 1), {
+export const addOne = Task.make("addOne", (n: number) => Effect.succeed(work.addOne(n)), {
   module: import.meta.url,
   payload: Schema.Number,
   success: Schema.Number
 })
 
-/**
- * A fixed amount of CPU work: `rounds` steps of a small hash. Fixed work, not
- * a fixed time, so that two threads sharing one core could not look parallel.
- */
-export const burn = (rounds: number): number => {
-  let x = 0x811c9dc5
-  for (let i = 0; i < rounds; i++) x = Math.imul(x ^ (i & 0xff), 16777619) >>> 0
-  return x
-}
-
-/** How many rounds of `burn` take about `millis` ms on this thread. */
-export const roundsFor = (millis: number): number => {
-  const sample = 5_000_000
-  const started = performance.now()
-  burn(sample)
-  return Math.round(sample * millis / (performance.now() - started))
-}
-
-export const spin = Task.make("spin", (rounds: number) => Effect.sync(() => burn(rounds)), {
+export const byteLength = Task.make("byteLength", (data: Uint8Array) => Effect.succeed(work.byteLength(data)), {
   module: import.meta.url,
-  payload: Schema.Number,
+  payload: Schema.Uint8Array,
   success: Schema.Number
+})
+
+export const compressAndHash = Task.make("compressAndHash", (data: Uint8Array) => Effect.sync(() => work.compressAndHash(data)), {
+  module: import.meta.url,
+  payload: Schema.Uint8Array,
+  success: Schema.Struct({ compressed: Schema.Number, sha256: Schema.String })
 })
