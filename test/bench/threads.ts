@@ -188,7 +188,7 @@ const cpuBound = async () => {
   }
   /** The pooled part of `examples/cpu.ts`: a group of one task per buffer, and its results. */
   const compressAll = Effect.map(
-    Task.group(Effect.forEach(buffers, (buffer) => compressAndHash(buffer), { discard: true })),
+    Task.group(Effect.forEach(buffers, (buffer) => compressAndHash(buffer), { discard: true }), { results: [compressAndHash] }),
     (report) => report.results(compressAndHash)
   )
   const raw = new RawPool(threads)
