@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Layer } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
 import { Task, TaskError, TaskPool } from "effect-lateral"
 import { execFile } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -178,29 +178,47 @@ describe("a worker thread that dies", () => {
     ["an uncaught exception", "throw", "crashed: uncaught in the worker"],
     ["process.exit", "exit", "exited with code: 3"],
     ["running out of memory", "oom", "ran out of memory"]
-  ] as const)("by %s fails only the tasks it held; a new thread takes over", ([, how, reason]) =>
+  ] as const)("by %s: the tasks it held run again; the task that crashed it fails at crashLimit; the pool goes on", ([, how, reason]) =>
     Effect.gen(function*() {
-      const [neighbour, other, crashed, after] = yield* Effect.gen(function*() {
-        const [neighbour, other, crashed] = yield* Effect.all([
-          attempt(Portable.slowEcho({ value: 1, millis: 2000 })), // lane 0: thread 0
-          attempt(Portable.slowEcho({ value: 2, millis: 200 })), // lane 1: thread 1
-          attempt(Portable.crash(how)) // lane 2: thread 0
+      const [neighbours, crashed, after] = yield* Effect.gen(function*() {
+        const [neighbours, crashed] = yield* Effect.all([
+          Effect.all([1, 2, 3].map((value) => attempt(Portable.slowEcho({ value, millis: 200 }))), { concurrency: "unbounded" }),
+          attempt(Portable.crash(how))
         ], { concurrency: "unbounded" })
-        const after = yield* Effect.flatMap(Portable.double(5), Task.await) // lane 0 again: a new thread 0
-        return [neighbour, other, crashed, after] as const
-      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } })))
-      const lost = [errorOf(neighbour), errorOf(crashed)]
-      for (const [error, task] of [[lost[0], "slowEcho"], [lost[1], "crash"]] as const) {
-        assert.instanceOf(error, TaskError.WorkerCrashError)
-        assert.strictEqual((error as TaskError.WorkerCrashError).task, task)
-        assert.strictEqual((error as TaskError.WorkerCrashError).thread, 0)
-        assert.include((error as TaskError.WorkerCrashError).reason, reason)
-      }
-      assert.deepStrictEqual(other, Exit.succeed(2))
+        const after = yield* Effect.flatMap(Portable.double(5), Task.await)
+        return [neighbours, crashed, after] as const
+      }).pipe(Effect.provide(TaskPool.layer({
+        maxWorkers: 4,
+        threads: 2,
+        crashLimit: 2,
+        resourceLimits: { maxOldGenerationSizeMb: 64 }
+      })))
+      assert.deepStrictEqual(neighbours, [Exit.succeed(1), Exit.succeed(2), Exit.succeed(3)], "a crash costs the others nothing")
+      const error = errorOf(crashed)
+      assert.instanceOf(error, TaskError.WorkerCrashError)
+      assert.strictEqual((error as TaskError.WorkerCrashError).task, "crash")
+      assert.strictEqual((error as TaskError.WorkerCrashError).crashes, 2)
+      assert.include((error as TaskError.WorkerCrashError).reason, reason)
       assert.strictEqual(after.value, 10)
-    }), 30_000)
+    }), 60_000)
 
-  it.live("a retry schedule runs a lost task again, on the new thread", () =>
+  it.live("a task that crashes every thread, retried for ever, is given up; the healthy tasks beside it all succeed", () =>
+    Effect.gen(function*() {
+      const [poisoned, doubles, stats] = yield* Effect.gen(function*() {
+        const poisoned = yield* Effect.forkChild(attempt(Portable.poison(0)))
+        const doubles = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) => Effect.flatMap(Portable.double(i), Task.await), {
+          concurrency: "unbounded"
+        })
+        return [yield* Fiber.join(poisoned), doubles, yield* TaskPool.stats] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 8, threads: 2 })))
+      const error = errorOf(poisoned)
+      assert.instanceOf(error, TaskError.WorkerCrashError)
+      assert.strictEqual((error as TaskError.WorkerCrashError).crashes, TaskPool.defaultCrashLimit)
+      assert.deepStrictEqual(doubles.map((result) => result.value), Array.from({ length: 60 }, (_, i) => i * 2))
+      assert.strictEqual(stats.failed, 1)
+    }), 60_000)
+
+  it.live("a task that crashed its thread once runs again on a new one", () =>
     Effect.gen(function*() {
       const marker = join(mkdtempSync(join(tmpdir(), "lateral-crash-once-")), "crashed")
       const result = yield* Effect.flatMap(Portable.crashOnce(marker), Task.await).pipe(
@@ -208,6 +226,59 @@ describe("a worker thread that dies", () => {
       )
       assert.strictEqual(result, "second attempt")
     }))
+})
+
+describe("a thread whose task does not let go", () => {
+  it.live("is stopped after a grace period when the task times out; the next task runs on a new thread", () =>
+    Effect.gen(function*() {
+      const [before, timedOut, after] = yield* Effect.gen(function*() {
+        const before = yield* Effect.flatMap(Portable.double(1), Task.await)
+        // 20 s of spinning: had the pool waited for it, the test would time out.
+        const timedOut = yield* Effect.flip(Task.group(Effect.flatMap(Portable.stuck(20_000), Task.await)))
+        const after = yield* Effect.flatMap(Portable.double(2), Task.await)
+        return [before, timedOut, after] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 })))
+      assert.instanceOf(timedOut, TaskError.TaskTimeoutError)
+      assert.strictEqual(after.value, 4)
+      assert.notStrictEqual(after.thread, before.thread, "a new thread took over")
+    }), 15_000)
+
+  it.live("does not hold up the pool's close: its timeout interrupts the task and stops the thread", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.asVoid(Portable.spin(20_000)).pipe(
+        Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1, timeout: "100 millis" })),
+        Effect.flip
+      )
+      assert.strictEqual((error as { readonly _tag: string })._tag, "PoolTimeoutError")
+    }), 15_000)
+})
+
+describe("a lane on a thread", () => {
+  it.live("is free only when its timed-out task's finalizers are done", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "lateral-overlap-")), "finalizer")
+      const [timedOut, overlapped] = yield* Effect.gen(function*() {
+        const timedOut = yield* Effect.flip(Task.group(Effect.flatMap(Portable.holdConnectionBriefly({ millis: 5_000, finalizeMillis: 300, marker }), Task.await)))
+        const overlapped = yield* Effect.flatMap(Portable.overlapsFinalizer(0), Task.await)
+        return [timedOut, overlapped] as const
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 })))
+      assert.instanceOf(timedOut, TaskError.TaskTimeoutError)
+      assert.isFalse(overlapped, "the next task started after the finalizer had run")
+      assert.strictEqual(readFileSync(marker, "utf8"), "open")
+    }), 15_000)
+
+  it.live("keeps its worker-local instances until the task interrupted with the program has run its finalizers", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "lateral-release-")), "finalizer")
+      // The program is interrupted while the task holds the connection.
+      const exit = yield* Effect.gen(function*() {
+        yield* Portable.holdConnection({ millis: 5_000, finalizeMillis: 300, marker })
+        while (!existsSync(`${marker}.started`)) yield* Effect.sleep(10)
+        return yield* Effect.interrupt
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 1 })), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(readFileSync(marker, "utf8"), "open", "the finalizer saw its connection open")
+    }), 15_000)
 })
 
 /** Runs a fixture in a fresh Node process, killing it after 20 s. */
@@ -263,4 +334,37 @@ describe("threads", () => {
       assert.strictEqual(code, 0, "the process exited on its own, before the 20 s kill")
       assert.include(stdout, "pool closed")
     }), 30_000)
+})
+
+describe("pool options for threads", () => {
+  it.live("never more threads than tasks can run at once", () =>
+    Effect.gen(function*() {
+      const stats = yield* Effect.gen(function*() {
+        yield* Effect.forEach([1, 2, 3, 4], (n) => Effect.flatMap(Portable.double(n), Task.await), { concurrency: "unbounded" })
+        return yield* TaskPool.stats
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2, threads: 16 })))
+      assert.strictEqual(stats.threads, 2)
+    }))
+
+  it.live("warmUp starts the threads when the pool is built", () =>
+    Effect.gen(function*() {
+      const stats = yield* TaskPool.stats.pipe(Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2, warmUp: true })))
+      assert.strictEqual(stats.threads, 2)
+    }))
+
+  it.live.each(pools)("%s: a result that breaks its success schema is the same defect", ([, pool]) =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.flatMap(Portable.badResult(1), Task.await).pipe(Effect.provide(pool), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit) && Cause.pretty(exit.cause).includes(`Task "badResult" returned a value its success schema cannot encode`))
+    }))
+
+  it.live("a task module's own timer does not hold up the pool's close", () =>
+    Effect.gen(function*() {
+      const { tick } = yield* Effect.promise(() => import("./fixtures/timer.ts"))
+      const started = Date.now()
+      const value = yield* Effect.flatMap(tick(1), Task.await).pipe(Effect.provide(TaskPool.layer({ threads: 1 })))
+      assert.strictEqual(value, 2)
+      // A thread kept alive by the timer would hold the close for the workers' 5 s shutdown wait.
+      assert.isBelow(Date.now() - started, 4_500)
+    }), 20_000)
 })

@@ -10,6 +10,11 @@ import type * as Effect from "effect/Effect"
 import type { Run } from "./run.ts"
 
 export interface Executor {
+  /**
+   * Waits until the executor can take attempts (the first thread has
+   * started): a task's timeout counts from there, not from the start-up.
+   */
+  readonly ready: Effect.Effect<void>
   /** One attempt of a portable run; interrupting it stops the attempt where it runs. */
   readonly attempt: (run: Run) => Effect.Effect<unknown, unknown>
   /** Worker threads alive now, for `TaskPool.stats`. */

@@ -65,7 +65,7 @@ export const expected = {
   nonNegativeInteger: "a non-negative integer",
   duration: "a non-negative duration such as \"30 seconds\"",
   boolean: "a boolean",
-  resourceLimits: "an object of positive sizes in MB (maxOldGenerationSizeMb at least 4)"
+  resourceLimits: "an object of positive sizes in MB (maxOldGenerationSizeMb more than 2)"
 } as const
 
 /** A non-negative duration, or undefined. Numbers are milliseconds, as everywhere in Effect. */
@@ -79,7 +79,7 @@ export const durationOf = (value: unknown): Duration.Duration | undefined => {
 const isInteger = (value: unknown, min: number): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min
 
-/** Positive sizes; a heap too small for a worker thread to start would abort the whole process. */
+/** Positive sizes. An old generation of 2 MB or less aborts the whole process when a thread starts (Node 24). */
 const isResourceLimits = (value: unknown): value is ResourceLimits => {
   if (typeof value !== "object" || value === null) return false
   const limits = value as Record<string, unknown>
@@ -88,7 +88,7 @@ const isResourceLimits = (value: unknown): value is ResourceLimits => {
     if (size !== undefined && !(typeof size === "number" && Number.isFinite(size) && size > 0)) return false
   }
   const old = limits.maxOldGenerationSizeMb
-  return old === undefined || (old as number) >= 4
+  return old === undefined || (old as number) > 2
 }
 
 /** Checks the options; the first refusal, in the order the options are listed, wins. */

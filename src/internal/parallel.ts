@@ -183,10 +183,10 @@ export class ParallelPool implements Engine {
     const def = run.def
     let effect: Effect.Effect<unknown, unknown, unknown>
     try {
-      const attempt = def.portable !== undefined && this.executor !== undefined
-        ? this.executor.attempt(run)
-        : inlineAttempt(def, run.args)
+      const executor = def.portable !== undefined ? this.executor : undefined
+      const attempt = executor !== undefined ? executor.attempt(run) : inlineAttempt(def, run.args)
       effect = attempts(def, attempt as Effect.Effect<unknown, unknown>, def.timeout === undefined && def.retry === undefined ? undefined : this.hooks(run))
+      if (executor !== undefined) effect = Effect.andThen(executor.ready, effect)
     } catch (defect) {
       effect = Effect.die(defect)
     }

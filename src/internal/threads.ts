@@ -211,14 +211,42 @@ export class ThreadPool implements Executor, AskingThreads {
       return Effect.suspend(() => this.interrupt(pending))
     })
 
-  /** Sends `pending` to the least-loaded thread that takes it, or keeps it waiting. */
+  /** Fibers waiting for the threads that are starting. */
+  private readyWaiters: Array<() => void> = []
+
+  /** Whether no thread is starting (so that those that can take tasks have started). */
+  private get settled(): boolean {
+    return !this.workers.some((thread) => thread.worker !== undefined && !thread.ready)
+  }
+
+  readonly ready: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    this.startAll()
+    // Threads that died start again when a task needs them: this task does.
+    if (!this.workers.some((thread) => thread.worker !== undefined || thread.restarting)) this.start(this.workers[0]!)
+    if (this.settled) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    this.readyWaiters.push(wake)
+    return Effect.sync(() => {
+      this.readyWaiters = this.readyWaiters.filter((waiter) => waiter !== wake)
+    })
+  })
+
+  private wakeReady(): void {
+    if (this.settled) for (const wake of this.readyWaiters.splice(0)) wake()
+  }
+
+  /** Sends `pending` to the least-loaded thread that takes it (starting one that is down if none can), or keeps it waiting. */
   private place(pending: Pending): void {
     let best: Thread | undefined
     for (const thread of this.workers) {
       if (!thread.open || (pending.alone && thread.pending.size > 0)) continue
       if (best === undefined || thread.pending.size < best.pending.size) best = thread
     }
-    if (best === undefined) return void this.waiting.push(pending)
+    if (best === undefined) {
+      best = this.workers.find((thread) => thread.worker === undefined && !thread.restarting)
+      if (best === undefined || this.closing) return void this.waiting.push(pending)
+      this.start(best)
+    }
     pending.thread = best
     best.pending.set(pending.id, pending)
     if (pending.alone) best.alone = pending
@@ -378,6 +406,7 @@ export class ThreadPool implements Executor, AskingThreads {
     const ready = Effect.sync(() => {
       thread.ready = true
       this.flush(thread)
+      this.wakeReady()
     })
     this.runFork(
       worker.run((message) => this.receive(thread, message), { onSpawn: ready }).pipe(
@@ -433,6 +462,7 @@ export class ThreadPool implements Executor, AskingThreads {
     thread.alone = undefined
     const held = [...thread.pending.values()]
     thread.pending.clear()
+    this.wakeReady()
     const reason = crashReason(exit)
     for (const pending of held) {
       pending.thread = undefined
@@ -441,7 +471,8 @@ export class ThreadPool implements Executor, AskingThreads {
         pending.interrupted()
         continue
       }
-      if (crashed && pending.alone) pending.crashes++
+      // Alone on the thread, the crash was its own.
+      if (crashed && (pending.alone || held.length === 1)) pending.crashes++
       if (pending.crashes >= this.options.crashLimit || this.closing) {
         pending.resume(Effect.fail(
           new WorkerCrashError({ task: pending.run.def.name, thread: thread.index, reason, crashes: pending.crashes })
@@ -453,8 +484,10 @@ export class ThreadPool implements Executor, AskingThreads {
       this.waiting.push(pending)
     }
     if (this.closing) return
+    if (crashed) thread.crashes++
+    // Nothing to do: the thread starts again when a task needs it.
+    if (this.waiting.length === 0) return
     if (!crashed) return this.start(thread)
-    thread.crashes++
     thread.restarting = true
     this.runFork(Effect.andThen(
       Effect.sleep(restartPause(thread.crashes)),
