@@ -118,6 +118,8 @@ class Thread {
   crashes = 0
   /** Set when the pool stops the thread (a stuck task, the pool closing): not a crash. */
   stopping = false
+  /** Whether it has been started at least once (the others start after the first is ready). */
+  everStarted = false
   readonly pending = new Map<number, Pending>()
   /** A task that runs alone here: nothing else is sent meanwhile. */
   alone: Pending | undefined = undefined
@@ -185,17 +187,38 @@ export class ThreadPool implements Executor, AskingThreads {
     this.workers = Array.from({ length: options.threads }, (_, i) => new Thread(i))
   }
 
-  /** Starts every thread, so that they start in parallel. */
-  startAll(): void {
+  /**
+   * Starts the threads: the first at once, the others once it is ready, so
+   * that they do not slow its start on a busy machine, and the first result
+   * comes as soon as one thread can give it.
+   */
+  private startFirst(): void {
     if (this.started) return
     this.started = true
-    for (const thread of this.workers) this.start(thread)
+    this.start(this.workers[0]!)
   }
+
+  /** Starts every thread at once, and waits until none is still starting (`warmUp`). */
+  readonly warmUp: Effect.Effect<void> = Effect.suspend(() => {
+    this.started = true
+    for (const thread of this.workers) if (thread.worker === undefined) this.start(thread)
+    return Effect.callback<void>((resume) => {
+      const check = () => {
+        if (this.workers.some((thread) => thread.worker !== undefined && !thread.ready)) return false
+        resume(Effect.void)
+        return true
+      }
+      if (!check()) this.settledWaiters.push(check)
+    })
+  })
+
+  /** Waiters of `warmUp`: each returns true once it is done. */
+  private settledWaiters: Array<() => boolean> = []
 
   /** One attempt of `run` on a thread; interrupting it interrupts the task there and waits for it to end. */
   readonly attempt = (run: Run): Effect.Effect<unknown, unknown> =>
     Effect.callback<unknown, unknown>((resume) => {
-      this.startAll()
+      this.startFirst()
       const pending: Pending = {
         id: ++this.nextTask,
         run,
@@ -211,19 +234,14 @@ export class ThreadPool implements Executor, AskingThreads {
       return Effect.suspend(() => this.interrupt(pending))
     })
 
-  /** Fibers waiting for the threads that are starting. */
+  /** Fibers waiting for a thread to be ready. */
   private readyWaiters: Array<() => void> = []
 
-  /** Whether no thread is starting (so that those that can take tasks have started). */
-  private get settled(): boolean {
-    return !this.workers.some((thread) => thread.worker !== undefined && !thread.ready)
-  }
-
   readonly ready: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    this.startAll()
+    this.startFirst()
+    if (this.workers.some((thread) => thread.ready)) return resume(Effect.void)
     // Threads that died start again when a task needs them: this task does.
     if (!this.workers.some((thread) => thread.worker !== undefined || thread.restarting)) this.start(this.workers[0]!)
-    if (this.settled) return resume(Effect.void)
     const wake = () => resume(Effect.void)
     this.readyWaiters.push(wake)
     return Effect.sync(() => {
@@ -231,16 +249,34 @@ export class ThreadPool implements Executor, AskingThreads {
     })
   })
 
+  /**
+   * A thread became ready, or one stopped starting: waiters of `ready` go on
+   * once one is ready (or none is starting any more); the threads not started
+   * yet start once the first is ready.
+   */
   private wakeReady(): void {
-    if (this.settled) for (const wake of this.readyWaiters.splice(0)) wake()
+    const starting = this.workers.some((thread) => thread.worker !== undefined && !thread.ready)
+    const anyReady = this.workers.some((thread) => thread.ready)
+    if (!starting || anyReady) for (const wake of this.readyWaiters.splice(0)) wake()
+    this.settledWaiters = this.settledWaiters.filter((done) => !done())
+    if (anyReady && !this.closing) {
+      for (const thread of this.workers) if (!thread.everStarted) this.start(thread)
+    }
   }
 
-  /** Sends `pending` to the least-loaded thread that takes it (starting one that is down if none can), or keeps it waiting. */
+  /**
+   * Sends `pending` to the least-loaded thread that takes it, ready ones
+   * first (so that a task does not wait for a thread to start while another
+   * could run it), starting one that is down if none can; or keeps it waiting.
+   */
   private place(pending: Pending): void {
     let best: Thread | undefined
     for (const thread of this.workers) {
       if (!thread.open || (pending.alone && thread.pending.size > 0)) continue
-      if (best === undefined || thread.pending.size < best.pending.size) best = thread
+      if (
+        best === undefined || (thread.ready && !best.ready) ||
+        (thread.ready === best.ready && thread.pending.size < best.pending.size)
+      ) best = thread
     }
     if (best === undefined) {
       best = this.workers.find((thread) => thread.worker === undefined && !thread.restarting)
@@ -400,6 +436,7 @@ export class ThreadPool implements Executor, AskingThreads {
       )
     )
     thread.worker = worker
+    thread.everStarted = true
     thread.ready = false
     thread.restarting = false
     thread.stopping = false
@@ -544,6 +581,6 @@ export const make = Effect.fnUntraced(function*(options: ThreadOptions, host: Th
   const platform = yield* Effect.provide(Worker.WorkerPlatform.useSync((platform) => platform), NodeWorker.layerPlatform)
   const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
   yield* Effect.addFinalizer(() => pool.close)
-  if (options.warmUp) pool.startAll()
+  if (options.warmUp) yield* pool.warmUp
   return pool
 })
