@@ -15,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
 import type { TaskDef } from "./model.ts"
 
@@ -39,6 +40,17 @@ export interface PortableOptions {
   readonly layer?: Layer.Layer<any, any, never> | undefined
 }
 
+/**
+ * Whether `schema` was made by the copy of effect this module uses. Another
+ * copy's schema nodes parse with that copy's own sentinels, which this copy
+ * takes for values: an encoded payload would come out as that copy's
+ * `Symbol()`, which no thread can receive.
+ */
+const madeByThisEffect = (schema: Schema.Top): boolean => {
+  const Node: unknown = SchemaAST[schema.ast._tag]
+  return typeof Node === "function" && schema.ast instanceof Node
+}
+
 export class Portable {
   readonly module: string
   readonly layer: Layer.Layer<any, any, never> | undefined
@@ -51,6 +63,14 @@ export class Portable {
   private readonly decodeError: (encoded: unknown) => unknown
 
   constructor(name: string, options: PortableOptions) {
+    for (const [role, schema] of [["payload", options.payload], ["success", options.success], ["error", options.error]] as const) {
+      if (schema !== undefined && !madeByThisEffect(schema)) {
+        throw new Error(
+          `Task "${name}": its ${role} schema comes from another copy of "effect" than effect-lateral's, and values cannot cross ` +
+            `threads between two copies. Install a single copy of effect (a peer dependency of effect-lateral): \`npm ls effect\` lists them.`
+        )
+      }
+    }
     this.name = name
     this.module = options.module
     this.layer = options.layer

@@ -23,6 +23,14 @@ import type { Run } from "./model.ts"
 import type { WireExit } from "./portable.ts"
 import * as Protocol from "./protocol.ts"
 
+// `@effect/platform-node` needs Node 22.19 or later. On older versions a task
+// module would also lack `import.meta.main` and native TypeScript, and a
+// program would misbehave without a word: say so at import instead.
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
+if (major < 22 || (major === 22 && minor < 19)) {
+  throw new Error(`effect-lateral needs Node.js 22.19 or later; this is Node.js ${process.versions.node}.`)
+}
+
 export interface ThreadOptions {
   readonly threads: number
   readonly maxWorkers: number
