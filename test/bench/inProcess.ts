@@ -4,7 +4,7 @@
  * naive fork-per-task with a semaphore. Then the peak memory of one million
  * submits with and without `blockWhenSaturated`, each in a fresh process.
  *
- *   node test/bench/inProcess.ts            (BENCH_TASKS, BENCH_REPETITIONS to change the size)
+ *   npx node test/bench/inProcess.ts            (BENCH_TASKS, BENCH_REPETITIONS to change the size)
  */
 import { Effect, Fiber, Semaphore } from "effect"
 import { Task, TaskPool } from "effect-lateral"

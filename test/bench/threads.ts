@@ -6,7 +6,7 @@
  * - CPU-bound: 8 tasks of about 250 ms on 2 threads, against the same work
  *   run serially.
  *
- *   node test/bench/threads.ts        (BENCH_PORTABLE_TASKS, BENCH_REPETITIONS to change the size)
+ *   npx node test/bench/threads.ts        (BENCH_PORTABLE_TASKS, BENCH_REPETITIONS to change the size)
  */
 import { Effect, ManagedRuntime } from "effect"
 import { TaskPool } from "effect-lateral"
