@@ -255,10 +255,12 @@ describe("threads", () => {
 
   it.live("refuse, at Task.make, schemas made by another copy of effect, whose values could not cross threads", () =>
     Effect.gen(function*() {
-      const copy = yield* Effect.acquireRelease(
+      const root = yield* Effect.acquireRelease(
         Effect.sync(() => mkdtempSync(join(tmpdir(), "lateral-effect-copy-"))),
-        (copy) => Effect.sync(() => rmSync(copy, { recursive: true, force: true }))
+        (root) => Effect.sync(() => rmSync(root, { recursive: true, force: true }))
       )
+      // Under node_modules, so that vitest leaves it to Node, as it does the installed copy.
+      const copy = join(root, "node_modules", "effect")
       const installed = fileURLToPath(new URL("../node_modules/effect/", import.meta.url))
       cpSync(join(installed, "package.json"), join(copy, "package.json"))
       cpSync(join(installed, "dist"), join(copy, "dist"), { recursive: true, filter: (file) => !/\.(map|d\.ts)$/.test(file) })

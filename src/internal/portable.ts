@@ -41,14 +41,15 @@ export interface PortableOptions {
 }
 
 /**
- * Whether `schema` was made by the copy of effect this module uses. Another
- * copy's schema nodes parse with that copy's own sentinels, which this copy
- * takes for values: an encoded payload would come out as that copy's
- * `Symbol()`, which no thread can receive.
+ * Whether `schema` was made by another copy of effect than this module's.
+ * Another copy's schema nodes parse with that copy's own sentinels, which this
+ * copy takes for values: an encoded payload would come out as that copy's
+ * `Symbol()`, which no thread can receive. A node whose tag names no class of
+ * `SchemaAST` here passes: better let one through than refuse a good one.
  */
-const madeByThisEffect = (schema: Schema.Top): boolean => {
+const madeByAnotherEffect = (schema: Schema.Top): boolean => {
   const Node: unknown = SchemaAST[schema.ast._tag]
-  return typeof Node === "function" && schema.ast instanceof Node
+  return typeof Node === "function" && !(schema.ast instanceof Node)
 }
 
 export class Portable {
@@ -64,7 +65,7 @@ export class Portable {
 
   constructor(name: string, options: PortableOptions) {
     for (const [role, schema] of [["payload", options.payload], ["success", options.success], ["error", options.error]] as const) {
-      if (schema !== undefined && !madeByThisEffect(schema)) {
+      if (schema !== undefined && madeByAnotherEffect(schema)) {
         throw new Error(
           `Task "${name}": its ${role} schema comes from another copy of "effect" than effect-lateral's, and values cannot cross ` +
             `threads between two copies. Install a single copy of effect (a peer dependency of effect-lateral): \`npm ls effect\` lists them.`
