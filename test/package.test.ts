@@ -205,7 +205,7 @@ const runVitest = (node: string, app: string) =>
     assert.match(result.stdout, /Tests +3 passed/)
   })
 
-layer(Consumer.layer, { timeout: "300 seconds", excludeTestServices: true })("the packed package, installed", (it) => {
+layer(Consumer.layer, { timeout: "300 seconds", excludeTestServices: true, concurrent: true })("the packed package, installed", (it) => {
   it.effect("strict TypeScript: tsc finds no error, in the project or inside the package", () =>
     Effect.gen(function*() {
       const { tsc } = yield* Consumer
