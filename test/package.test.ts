@@ -93,7 +93,7 @@ const node22 = Effect.gen(function*() {
 const olderNode = Effect.gen(function*() {
   for (const directory of (consumerEnv.PATH ?? "").split(delimiter)) {
     const binary = join(directory, "node")
-    if (directory.startsWith(repo) || !existsSync(binary)) continue
+    if (directory === "" || directory.startsWith(repo) || !existsSync(binary)) continue
     const version = yield* versionOf(binary)
     if (Number(version.split(".")[0]) < 22) return { binary, version }
   }
