@@ -2,7 +2,7 @@
  * `TaskPool.join` as a barrier: every download finishes before the first
  * index starts, and the program itself stays a straight line.
  *
- *   node examples/barrier.ts
+ *   npx node examples/barrier.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"

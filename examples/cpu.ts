@@ -6,7 +6,7 @@
  * Schemas; the pool's worker threads import this module to run it. The
  * `import.meta.main` guard keeps them from running the program too.
  *
- *   node examples/cpu.ts
+ *   npx node examples/cpu.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Schema } from "effect"

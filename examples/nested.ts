@@ -3,7 +3,7 @@
  * batch and collect its results. Each account's orders are fetched page by
  * page, every page as a task of its own; the totals come from the group.
  *
- *   node examples/nested.ts
+ *   npx node examples/nested.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"

@@ -2,7 +2,7 @@
  * pylateral's README example, in effect-lateral: request five pages in
  * parallel and print them; "Complete!" prints once every request is done.
  *
- *   node examples/quickstart.ts
+ *   npx node examples/quickstart.ts
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"

@@ -3,7 +3,7 @@
  * needs it and closed when the pool closes. A connection is never used by two
  * tasks at once, so code that is not safe to share stays simple.
  *
- *   node examples/worker-local.ts
+ *   npx node examples/worker-local.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { Task, TaskError, TaskPool } from "effect-lateral"
 import { execFile } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { threadId } from "node:worker_threads"
 import * as Portable from "./fixtures/portable.ts"
 import { errorOf } from "./helpers.ts"
@@ -329,6 +329,24 @@ describe("threads", () => {
       assert.include(lines, "program ran on the main thread with 2 threads")
       assert.isTrue(lines.filter((line) => line.includes("worker thread")).every((line) => line.endsWith("with 0 threads")))
     }), 30_000)
+
+  it.live("refuse, at Task.make, schemas made by another copy of effect, whose values could not cross threads", () =>
+    Effect.gen(function*() {
+      const root = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "lateral-effect-copy-"))),
+        (root) => Effect.sync(() => rmSync(root, { recursive: true, force: true }))
+      )
+      // Under node_modules, so that vitest leaves it to Node, as it does the installed copy.
+      const copy = join(root, "node_modules", "effect")
+      const installed = fileURLToPath(new URL("../node_modules/effect/", import.meta.url))
+      cpSync(join(installed, "package.json"), join(copy, "package.json"))
+      cpSync(join(installed, "dist"), join(copy, "dist"), { recursive: true, filter: (file) => !/\.(map|d\.ts)$/.test(file) })
+      const Other = (yield* Effect.promise(() => import(pathToFileURL(join(copy, "dist", "Schema.js")).href))) as typeof Schema
+      assert.throws(
+        () => Task.make("half", (n: number) => Effect.succeed(n / 2), { module: import.meta.url, payload: Other.Number, success: Schema.Number }),
+        `Task "half": its payload schema comes from another copy of "effect" than effect-lateral's`
+      )
+    }))
 
   it.live("leave nothing behind: the process exits by itself when the pool closes", () =>
     Effect.gen(function*() {

@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
 import type { WireExit, WireReason } from "./wire.ts"
 
@@ -32,6 +33,18 @@ export interface PortableOptions {
   readonly layer?: Layer.Layer<any, any, never> | undefined
 }
 
+/**
+ * Whether `schema` was made by another copy of effect than this module's.
+ * Another copy's schema nodes parse with that copy's own sentinels, which this
+ * copy takes for values: an encoded payload would come out as that copy's
+ * `Symbol()`, which no thread can receive. A node whose tag names no class of
+ * `SchemaAST` here passes: better let one through than refuse a good one.
+ */
+const madeByAnotherEffect = (schema: Schema.Top): boolean => {
+  const Node: unknown = SchemaAST[schema.ast._tag]
+  return typeof Node === "function" && !(schema.ast instanceof Node)
+}
+
 export class Portable {
   readonly module: string
   readonly layer: Layer.Layer<any, any, never> | undefined
@@ -44,6 +57,14 @@ export class Portable {
   private readonly decodeError: (encoded: unknown) => unknown
 
   constructor(name: string, options: PortableOptions) {
+    for (const [role, schema] of [["payload", options.payload], ["success", options.success], ["error", options.error]] as const) {
+      if (schema !== undefined && madeByAnotherEffect(schema)) {
+        throw new Error(
+          `Task "${name}": its ${role} schema comes from another copy of "effect" than effect-lateral's, and values cannot cross ` +
+            `threads between two copies. Install a single copy of effect (a peer dependency of effect-lateral): \`npm ls effect\` lists them.`
+        )
+      }
+    }
     this.name = name
     this.module = options.module
     this.layer = options.layer

@@ -40,6 +40,14 @@ import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
 import type { WireExit } from "./wire.ts"
 
+// `@effect/platform-node` needs Node 22.19 or later. On older versions a task
+// module would also lack `import.meta.main` and native TypeScript, and a
+// program would misbehave without a word: say so at import instead.
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
+if (major < 22 || (major === 22 && minor < 19)) {
+  throw new Error(`effect-lateral needs Node.js 22.19 or later; this is Node.js ${process.versions.node}.`)
+}
+
 export interface ThreadOptions {
   readonly threads: number
   readonly maxWorkers: number

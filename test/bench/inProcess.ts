@@ -5,7 +5,7 @@
  * and p-limit. Then the peak memory of one million tasks, each sample in a
  * fresh child process, against that same process's idle memory after a GC.
  *
- *   node --expose-gc test/bench/inProcess.ts      (or `npm run bench` for every suite)
+ *   npx node --expose-gc test/bench/inProcess.ts      (or `npm run bench` for every suite)
  *
  * Environment (besides measure.ts's `BENCH_QUICK`, `BENCH_REPETITIONS`, `BENCH_WARMUPS`):
  *

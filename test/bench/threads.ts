@@ -12,7 +12,7 @@
  * - CPU-bound work of `examples/cpu.ts` (deflate + sha256 of 256 KiB buffers):
  *   serially on this thread (the anchor), then on 2 threads each way.
  *
- *   node --expose-gc test/bench/threads.ts      (or `npm run bench` for every suite)
+ *   npx node --expose-gc test/bench/threads.ts      (or `npm run bench` for every suite)
  *
  * Environment (besides measure.ts's `BENCH_QUICK`, `BENCH_REPETITIONS`, `BENCH_WARMUPS`):
  *
