@@ -51,7 +51,10 @@ export const layer = (options: RunnerOptions): Layer.Layer<never, SocketServerEr
 const importModule = (modules: Modules.ModuleNames, module: string) =>
   Effect.gen(function*() {
     const url = module.startsWith("file:") ? module : pathToFileURL(Path.resolve(module)).href
-    const name = yield* Effect.try({ try: () => modules.relative(url), catch: (error) => error as Error })
+    const name = yield* Effect.try({
+      try: () => modules.relative(url),
+      catch: (error) => new Error(`Cannot import task module ${module}: ${(error as Error).message}`)
+    })
     yield* Effect.tryPromise({
       try: () => import(url),
       catch: (cause) => new Error(`Cannot import task module ${module}: ${String(cause)}`, { cause })
