@@ -6,7 +6,6 @@
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
-import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -48,6 +47,7 @@ export const startRunner = (options: {
   readonly db: string
   readonly modules: ReadonlyArray<string>
   readonly threads: number
+  readonly deploy?: string | undefined
   readonly env?: Record<string, string> | undefined
 }): RunnerProcess => {
   const args = [
@@ -62,6 +62,7 @@ export const startRunner = (options: {
     "--threads",
     String(options.threads),
     ...options.modules.flatMap((module) => ["--module", module]),
+    ...(options.deploy === undefined ? [] : ["--deploy", options.deploy]),
     ...Object.entries(fastFailover).flatMap(([key, value]) => ["--sharding", `${key}=${value}`])
   ]
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] })
@@ -87,35 +88,3 @@ export const stopAll = (runners: ReadonlyArray<RunnerProcess>, grace = 5_000): P
     await runner.exited
     clearTimeout(timer)
   })).then(() => undefined)
-
-/** The number of shards each runner holds, by address, from the deploy's lock table. */
-export const shardLocks = (db: string, prefix: string): Map<string, Array<number>> => {
-  const locks = new Map<string, Array<number>>()
-  try {
-    const connection = new DatabaseSync(db, { readOnly: true, timeout: 1000 })
-    try {
-      const rows = connection.prepare(`SELECT address, shard_id FROM ${prefix}_locks`).all() as Array<{ address: string; shard_id: string }>
-      for (const row of rows) {
-        const list = locks.get(row.address) ?? []
-        list.push(Number(row.shard_id.slice(row.shard_id.lastIndexOf(":") + 1)))
-        locks.set(row.address, list)
-      }
-    } finally {
-      connection.close()
-    }
-  } catch {
-    // not created yet
-  }
-  return locks
-}
-
-/** Waits until exactly `addresses` hold all `shards` shards between them. */
-export const waitForShards = (db: string, prefix: string, addresses: ReadonlyArray<string>, shards = 300) =>
-  Effect.gen(function*() {
-    while (true) {
-      const locks = shardLocks(db, prefix)
-      const held = [...locks.values()].reduce((sum, list) => sum + list.length, 0)
-      if (held === shards && locks.size === addresses.length && addresses.every((address) => locks.has(address))) return locks
-      yield* Effect.sleep("200 millis")
-    }
-  })

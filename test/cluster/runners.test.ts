@@ -1,13 +1,17 @@
 /**
  * The process-level smoke test: three `effect-lateral runner` processes on
- * loopback sharing one SQLite file, attempts sent straight through the
- * `TaskRunner` client from this process, and a runner killed with SIGKILL
- * while it runs a task. Every attempt must end with the right result; the
- * task the dead runner held runs again on another one.
+ * loopback sharing one database, attempts sent straight through the
+ * `TaskRunner` client from this process, and the first runner to start a CPU
+ * task killed with SIGKILL inside it. Every attempt must end with the right
+ * result; the task the dead runner held runs again on another one. Then the
+ * last runner is stopped with SIGTERM and must leave the cluster cleanly.
+ *
+ * On a temporary SQLite file always; on Postgres too when
+ * `LATERAL_TEST_PG_URL` names a database to use.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Schema } from "effect"
-import { EntityId } from "effect/cluster"
+import { Context, Effect, Exit, Fiber, Layer, Schema } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,22 +20,11 @@ import * as Deploy from "../../src/internal/cluster/deploy.ts"
 import { taskRunner } from "../../src/internal/cluster/entity.ts"
 import * as Modules from "../../src/internal/cluster/modules.ts"
 import * as Sharding from "../../src/internal/cluster/sharding.ts"
+import { sqlLayer } from "../../src/internal/cluster/storage.ts"
 import type { PortableTaskDef } from "../../src/internal/registry.ts"
 import * as Tasks from "../fixtures/cluster/tasks.ts"
-import {
-  fastFailover,
-  freePort,
-  repoRoot,
-  type RunnerProcess,
-  shardLocks,
-  signal,
-  startRunner,
-  stopAll,
-  waitForShards
-} from "./runnerProcesses.ts"
+import { fastFailover, freePort, repoRoot, type RunnerProcess, signal, startRunner, stopAll } from "./runnerProcesses.ts"
 
-const deploy = Deploy.make()
-const entity = taskRunner(deploy)
 const modules = Modules.make(repoRoot)
 const defOf = (task: object) => (task as Record<symbol, PortableTaskDef>)[Symbol.for("effect-lateral/Task")]!
 
@@ -45,58 +38,51 @@ const digest = Tasks.spin(ROUNDS)
 const executions = (log: string) =>
   existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((line) => line.split(" ") as [string, string, string]) : []
 
+/** One attempt of `task(payload)` through `run`, with a fresh attempt id. */
+const attemptWith = (run: (attempt: Client.RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>) => <P>(task: object, payload: P) =>
+  Effect.suspend(() => {
+    const def = defOf(task)
+    const encoded = def.portable.json.encodePayload(payload)
+    return encoded._tag === "Success"
+      ? run({ def, payload: encoded.success as Schema.Json, id: crypto.randomUUID() })
+      : Effect.die(encoded.failure)
+  })
+
 /**
- * Sends `TINY` tiny and `CPU` CPU attempts with `delivery`, half of the CPU
- * ones routed to `victim`'s shards; SIGKILLs `victim` as soon as it is inside
- * a CPU task; checks that every attempt ends with its right result.
+ * Sends `TINY` tiny and `CPU` CPU attempts with `delivery`; SIGKILLs the
+ * first live runner seen inside a CPU task; checks that every attempt ends
+ * with its right result. Returns the runner it killed, and figures.
  */
-const scenario = (options: {
+const killOneMidTask = (options: {
+  readonly deploy: Deploy.Deploy
   readonly delivery: Client.Delivery
-  readonly victim: RunnerProcess
-  readonly db: string
+  readonly runners: ReadonlyArray<RunnerProcess>
   readonly log: string
 }) =>
   Effect.gen(function*() {
-    const { delivery, log, victim } = options
+    const { delivery, log } = options
     const tag = delivery === "durable" ? "d" : "v"
-    const run = yield* Client.make({ entity, modules, delivery, slots: 64 })
-    const attempt = <P>(task: object, payload: P, key?: string) =>
-      Effect.suspend(() => {
-        const def = defOf(task)
-        const encoded = def.portable.json.encodePayload(payload)
-        return encoded._tag === "Success"
-          ? run({ def, payload: encoded.success as Schema.Json, id: `${tag}-${crypto.randomUUID()}`, key })
-          : Effect.die(encoded.failure)
-      })
-
-    // Routing keys whose entities live on shards the victim holds.
-    const victimShards = new Set(shardLocks(options.db, deploy.name).get(victim.address))
-    const keys: Array<string> = []
-    for (let i = 0; keys.length < CPU / 2; i++) {
-      const shard = yield* entity.getShardId(EntityId.make(`key-${i}`))
-      if (victimShards.has(shard.id)) keys.push(`key-${i}`)
-    }
-
+    const attempt = attemptWith(yield* Client.make({ entity: taskRunner(options.deploy), modules, delivery, slots: 64 }))
     const tiny = Effect.forEach(Array.from({ length: TINY }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `${tag}t${n}`, n }), {
       concurrency: 8
     })
-    const cpu = Effect.forEach(
-      Array.from({ length: CPU }, (_, n) => n),
-      (n) => attempt(Tasks.cpu, { id: `${tag}c${n}`, rounds: ROUNDS }, keys[n]),
-      { concurrency: "unbounded" }
-    )
+    const cpu = Effect.forEach(Array.from({ length: CPU }, (_, n) => n), (n) => attempt(Tasks.cpu, { id: `${tag}c${n}`, rounds: ROUNDS }), {
+      concurrency: "unbounded"
+    })
     const started = Date.now()
     const all = yield* Effect.forkChild(Effect.all([tiny, cpu], { concurrency: 2 }))
 
-    // Kill the victim while it is inside a CPU task: one it started and has not finished.
-    const victimPid = String(victim.child.pid)
+    // The first runner inside a CPU task of this scenario: one it started and has not finished.
+    const live = new Map(options.runners.filter((runner) => runner.child.exitCode === null && runner.child.signalCode === null).map((runner) => [String(runner.child.pid), runner]))
     const inside = () => {
-      const lines = executions(log).filter(([, id, pid]) => id.startsWith(tag) && pid === victimPid)
-      const finished = new Set(lines.filter(([task]) => task === "cpu").map(([, id]) => id))
-      return lines.find(([task, id]) => task === "cpu-start" && !finished.has(id))?.[1]
+      const lines = executions(log).filter(([, id, pid]) => id.startsWith(tag) && live.has(pid))
+      const finished = new Set(lines.filter(([task]) => task === "cpu").map(([, id, pid]) => `${id} ${pid}`))
+      const found = lines.find(([task, id, pid]) => task === "cpu-start" && !finished.has(`${id} ${pid}`))
+      return found && { id: found[1], pid: found[2] }
     }
     yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => inside() !== undefined }), Effect.timeout("60 seconds"))
     const interrupted = inside()!
+    const victim = live.get(interrupted.pid)!
     signal(victim, "SIGKILL")
     const killed = Date.now()
 
@@ -105,54 +91,91 @@ const scenario = (options: {
     tinyExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(n + 1), `tiny ${n}`))
     cpuExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(digest), `cpu ${n}`))
 
-    const lines = executions(log).filter(([task, id]) => task !== "cpu-start" && id.startsWith(tag))
     const runs = new Map<string, Array<string>>()
-    for (const [, id, pid] of lines) runs.set(id, [...(runs.get(id) ?? []), pid])
+    for (const [task, id, pid] of executions(log)) {
+      if (task !== "cpu-start" && id.startsWith(tag)) runs.set(id, [...(runs.get(id) ?? []), pid])
+    }
     assert.strictEqual(runs.size, TINY + CPU, "every task ran")
-    const rerun = runs.get(interrupted)!
-    assert.isFalse(rerun.includes(victimPid), `${interrupted} never finished on the killed runner`)
+    assert.isFalse(runs.get(interrupted.id)!.includes(interrupted.pid), `${interrupted.id} never finished on the killed runner`)
     return {
-      delivery,
-      secondsToKill: (killed - started) / 1000,
-      secondsFromKillToLastResult: (done - killed) / 1000,
-      ranMoreThanOnce: [...runs.values()].filter((pids) => pids.length > 1).length
+      victim,
+      figures: {
+        delivery,
+        secondsToKill: (killed - started) / 1000,
+        secondsFromKillToLastResult: (done - killed) / 1000,
+        ranMoreThanOnce: [...runs.values()].filter((pids) => pids.length > 1).length
+      }
     }
   })
 
+/** The whole story on the database `db`, for `deploy`. */
+const smoke = (db: string, deploy: Deploy.Deploy) =>
+  Effect.gen(function*() {
+    const log = join(mkdtempSync(join(tmpdir(), "lateral-cluster-")), "executions.log")
+    const runners: Array<RunnerProcess> = []
+    // Every process this test starts ends by its PID, whatever happens.
+    yield* Effect.addFinalizer(() => Effect.promise(() => stopAll(runners, 2_000)))
+    for (let i = 0; i < 3; i++) {
+      const port = yield* freePort
+      runners.push(startRunner({
+        port,
+        db,
+        deploy: deploy.id,
+        modules: ["./test/fixtures/cluster/tasks.ts"],
+        threads: 1,
+        env: { LATERAL_TEST_EXEC_LOG: log }
+      }))
+    }
+    const outputs = () => runners.map((runner) => `--- runner ${runner.address}\n${runner.output()}`).join("\n")
+    const sql = Context.get(yield* Layer.build(sqlLayer(db)), SqlClient.SqlClient)
+    const registered = Effect.map(
+      sql<{ readonly address: string }>`SELECT address FROM ${sql(`${deploy.name}_runners`)}`,
+      (rows) => rows.map((row) => row.address).sort()
+    ).pipe(Effect.orElseSucceed((): Array<string> => []))
+
+    const figures = yield* Effect.gen(function*() {
+      // Ready: every runner has registered, and an attempt to each of the 64 entities has come back.
+      const addresses = runners.map((runner) => runner.address).sort()
+      yield* Effect.gen(function*() {
+        while ((yield* registered).join() !== addresses.join()) yield* Effect.sleep("200 millis")
+      }).pipe(Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`runners did not start\n${outputs()}`)) }))
+      const attempt = attemptWith(yield* Client.make({ entity: taskRunner(deploy), modules, delivery: "volatile", slots: 64 }))
+      yield* Effect.forEach(Array.from({ length: 64 }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `w${n}`, n }), { concurrency: 64 })
+
+      const durable = yield* killOneMidTask({ deploy, delivery: "durable", runners, log })
+      const volatile = yield* killOneMidTask({ deploy, delivery: "volatile", runners, log })
+      return { durable, volatile }
+    }).pipe(
+      Effect.provide(Sharding.client({ deploy, db, sharding: fastFailover })),
+      Effect.tapCause(() => Effect.sync(() => console.error(outputs())))
+    )
+    console.log(JSON.stringify([figures.durable.figures, figures.volatile.figures]))
+
+    // SIGTERM: the last runner leaves the cluster (unregisters, releases its shards) and exits with 0.
+    const last = runners.find((runner) => runner !== figures.durable.victim && runner !== figures.volatile.victim)!
+    signal(last, "SIGTERM")
+    const code = yield* Effect.promise(() => last.exited).pipe(Effect.timeout("20 seconds"))
+    assert.strictEqual(code, 0, last.output())
+    assert.deepStrictEqual(yield* registered, [], "no runner stays registered")
+  })
+
 describe("runner processes", () => {
-  it.live("3 runners on one SQLite file; a runner SIGKILLed mid-task loses nothing (durable, then volatile); SIGTERM leaves gracefully", () =>
-    Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "lateral-cluster-"))
-      const db = join(dir, "cluster.db")
-      const log = join(dir, "executions.log")
-      const runners: Array<RunnerProcess> = []
-      // Every process this test starts ends by its PID, whatever happens.
-      yield* Effect.addFinalizer(() => Effect.promise(() => stopAll(runners, 2_000)))
-      for (let i = 0; i < 3; i++) {
-        const port = yield* freePort
-        runners.push(startRunner({ port, db, modules: ["./test/fixtures/cluster/tasks.ts"], threads: 1, env: { LATERAL_TEST_EXEC_LOG: log } }))
-      }
-      const outputs = () => runners.map((runner) => `--- runner ${runner.address}\n${runner.output()}`).join("\n")
-      const [first, second, third] = runners as [RunnerProcess, RunnerProcess, RunnerProcess]
+  it.live("3 runners on one SQLite file: a runner SIGKILLed inside a task loses nothing (durable, then volatile)", () =>
+    smoke(join(mkdtempSync(join(tmpdir(), "lateral-cluster-")), "cluster.db"), Deploy.make()), 180_000)
 
-      const figures = yield* Effect.gen(function*() {
-        yield* waitForShards(db, deploy.name, runners.map((runner) => runner.address)).pipe(
-          Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`runners did not start\n${outputs()}`)) })
+  const pg = process.env.LATERAL_TEST_PG_URL
+  if (pg !== undefined) {
+    it.live("3 runners on Postgres: a runner SIGKILLed inside a task loses nothing (durable, then volatile)", () =>
+      Effect.gen(function*() {
+        const deploy = Deploy.make(`test_${process.pid}`)
+        const sql = Context.get(yield* Layer.build(sqlLayer(pg)), SqlClient.SqlClient)
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            const tables = yield* sql<{ readonly tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${deploy.name + "\\_%"}`
+            for (const { tablename } of tables) yield* sql`DROP TABLE ${sql(tablename)}`
+          }).pipe(Effect.orDie)
         )
-        const durable = yield* scenario({ delivery: "durable", victim: second, db, log })
-        yield* waitForShards(db, deploy.name, [first.address, third.address]).pipe(Effect.timeout("30 seconds"))
-        const volatile = yield* scenario({ delivery: "volatile", victim: third, db, log })
-        return [durable, volatile]
-      }).pipe(
-        Effect.provide(Sharding.client({ deploy, db, sharding: fastFailover })),
-        Effect.tapCause(() => Effect.sync(() => console.error(outputs())))
-      )
-      console.log(JSON.stringify(figures))
-
-      // SIGTERM: the last runner leaves the cluster, releasing its shards, and exits.
-      signal(first, "SIGTERM")
-      const code = yield* Effect.promise(() => first.exited).pipe(Effect.timeout("20 seconds"))
-      assert.strictEqual(code, 0, first.output())
-      assert.strictEqual(shardLocks(db, deploy.name).size, 0, "no shard stays locked")
-    }), 180_000)
+        yield* smoke(pg, deploy)
+      }), 180_000)
+  }
 })
