@@ -1,16 +1,18 @@
 /**
  * The process-level smoke test: three `effect-lateral runner` processes on
  * loopback sharing one database, attempts sent straight through the
- * `TaskRunner` client from this process, and the first runner to start a CPU
- * task killed with SIGKILL inside it. Every attempt must end with the right
- * result; the task the dead runner held runs again on another one. Then the
- * last runner is stopped with SIGTERM and must leave the cluster cleanly.
+ * `TaskRunner` client from this process. Durable attempts, and the first
+ * runner to start a CPU task killed with SIGKILL inside it: every attempt
+ * must end with the right result, the task the dead runner held having run
+ * again on another one. Volatile attempts, and the next runner inside a CPU
+ * task stopped with SIGTERM: every attempt still ends right. Then the last
+ * runner, idle, is stopped with SIGTERM and must leave the cluster cleanly.
  *
  * On a temporary SQLite file always; on Postgres too when
  * `LATERAL_TEST_PG_URL` names a database to use.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -49,13 +51,15 @@ const attemptWith = (run: (attempt: Client.RemoteAttempt) => Effect.Effect<Exit.
   })
 
 /**
- * Sends `TINY` tiny and `CPU` CPU attempts with `delivery`; SIGKILLs the
- * first live runner seen inside a CPU task; checks that every attempt ends
- * with its right result. Returns the runner it killed, and figures.
+ * Sends `TINY` tiny and `CPU` CPU attempts with `delivery`; sends `signal`
+ * to the first live runner seen inside a CPU task; checks that every attempt
+ * ends with its right result (after a SIGKILL, the task the runner was inside
+ * finished elsewhere). Returns the runner it stopped, and figures.
  */
 const killOneMidTask = (options: {
   readonly deploy: Deploy.Deploy
   readonly delivery: Client.Delivery
+  readonly signal: NodeJS.Signals
   readonly runners: ReadonlyArray<RunnerProcess>
   readonly log: string
 }) =>
@@ -66,9 +70,12 @@ const killOneMidTask = (options: {
     const tiny = Effect.forEach(Array.from({ length: TINY }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `${tag}t${n}`, n }), {
       concurrency: 8
     })
-    const cpu = Effect.forEach(Array.from({ length: CPU }, (_, n) => n), (n) => attempt(Tasks.cpu, { id: `${tag}c${n}`, rounds: ROUNDS }), {
-      concurrency: "unbounded"
-    })
+    const answered = new Map<string, number>()
+    const cpu = Effect.forEach(
+      Array.from({ length: CPU }, (_, n) => `${tag}c${n}`),
+      (id) => Effect.tap(attempt(Tasks.cpu, { id, rounds: ROUNDS }), () => Effect.sync(() => answered.set(id, Date.now()))),
+      { concurrency: "unbounded" }
+    )
     const started = Date.now()
     const all = yield* Effect.forkChild(Effect.all([tiny, cpu], { concurrency: 2 }))
 
@@ -83,12 +90,12 @@ const killOneMidTask = (options: {
     yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => inside() !== undefined }), Effect.timeout("60 seconds"))
     const interrupted = inside()!
     const victim = live.get(interrupted.pid)!
-    signal(victim, "SIGKILL")
+    signal(victim, options.signal)
     const killed = Date.now()
 
     const [tinyExits, cpuExits] = yield* Fiber.join(all).pipe(Effect.timeout("90 seconds"))
     const done = Date.now()
-    tinyExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(n + 1), `tiny ${n}`))
+    tinyExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(n + 1), `${delivery} tiny ${n}: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""}`))
     cpuExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(digest), `cpu ${n}`))
 
     const runs = new Map<string, Array<string>>()
@@ -96,12 +103,16 @@ const killOneMidTask = (options: {
       if (task !== "cpu-start" && id.startsWith(tag)) runs.set(id, [...(runs.get(id) ?? []), pid])
     }
     assert.strictEqual(runs.size, TINY + CPU, "every task ran")
-    assert.isFalse(runs.get(interrupted.id)!.includes(interrupted.pid), `${interrupted.id} never finished on the killed runner`)
+    if (options.signal === "SIGKILL") {
+      assert.isFalse(runs.get(interrupted.id)!.includes(interrupted.pid), `${interrupted.id} never finished on the killed runner`)
+    }
     return {
       victim,
       figures: {
         delivery,
+        signal: options.signal,
         secondsToKill: (killed - started) / 1000,
+        secondsFromKillToItsTaskResult: (answered.get(interrupted.id)! - killed) / 1000,
         secondsFromKillToLastResult: (done - killed) / 1000,
         ranMoreThanOnce: [...runs.values()].filter((pids) => pids.length > 1).length
       }
@@ -142,8 +153,8 @@ const smoke = (db: string, deploy: Deploy.Deploy) =>
       const attempt = attemptWith(yield* Client.make({ entity: taskRunner(deploy), modules, delivery: "volatile", slots: 64 }))
       yield* Effect.forEach(Array.from({ length: 64 }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `w${n}`, n }), { concurrency: 64 })
 
-      const durable = yield* killOneMidTask({ deploy, delivery: "durable", runners, log })
-      const volatile = yield* killOneMidTask({ deploy, delivery: "volatile", runners, log })
+      const durable = yield* killOneMidTask({ deploy, delivery: "durable", signal: "SIGKILL", runners, log })
+      const volatile = yield* killOneMidTask({ deploy, delivery: "volatile", signal: "SIGTERM", runners, log })
       return { durable, volatile }
     }).pipe(
       Effect.provide(Sharding.client({ deploy, db, sharding: fastFailover })),
@@ -160,12 +171,12 @@ const smoke = (db: string, deploy: Deploy.Deploy) =>
   })
 
 describe("runner processes", () => {
-  it.live("3 runners on one SQLite file: a runner SIGKILLed inside a task loses nothing (durable, then volatile)", () =>
+  it.live("3 runners on one SQLite file: a runner SIGKILLed inside a task (durable), one SIGTERMed (volatile), nothing lost", () =>
     smoke(join(mkdtempSync(join(tmpdir(), "lateral-cluster-")), "cluster.db"), Deploy.make()), 180_000)
 
   const pg = process.env.LATERAL_TEST_PG_URL
   if (pg !== undefined) {
-    it.live("3 runners on Postgres: a runner SIGKILLed inside a task loses nothing (durable, then volatile)", () =>
+    it.live("3 runners on Postgres: a runner SIGKILLed inside a task (durable), one SIGTERMed (volatile), nothing lost", () =>
       Effect.gen(function*() {
         const deploy = Deploy.make(`test_${process.pid}`)
         const sql = Context.get(yield* Layer.build(sqlLayer(pg)), SqlClient.SqlClient)

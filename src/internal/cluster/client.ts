@@ -9,7 +9,10 @@
  *   deploy, and a shard to the runner that holds it. Tasks with the same key
  *   run on the same runner while it lives.
  * - Interruption: interrupting the returned effect interrupts the attempt on
- *   its runner (the cluster client sends an interrupt for the request).
+ *   its runner (the cluster client sends an interrupt for the request). An
+ *   attempt its runner interrupted on its own (it was shutting down: a
+ *   volatile request is then answered with an interruption) is sent again,
+ *   with the same id, to the shard's next owner.
  * - Failures of the cluster itself (storage down, a full mailbox) are defects
  *   of the attempt, naming the task: a task's `retry` schedule sees them.
  *
@@ -75,12 +78,20 @@ export const make = (options: ClientOptions): Effect.Effect<(attempt: RemoteAtte
         const client = attempt.key === undefined ? slotClients[next++ % options.slots]! : clientFor(attempt.key)
         const request: Attempt = { id: attempt.id, module, name: def.name, payload: attempt.payload }
         const call: Effect.Effect<Schema.Json, unknown> = durable ? client.RunDurable(request) : client.Run(request)
-        return Effect.matchCause(call, {
-          onSuccess: (wire) => decode(def, wire),
-          onFailure: (cause) => undeliverable(def, cause)
+        // Runs only while this fiber is not interrupted: an interruption seen here came from the runner.
+        const send: Effect.Effect<Exit.Exit<unknown, unknown>> = Effect.matchCauseEffect(call, {
+          onSuccess: (wire) => Effect.succeed(decode(def, wire)),
+          onFailure: (cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.andThen(Effect.sleep(resendDelay), send)
+              : Effect.succeed(undeliverable(def, cause))
         })
+        return send
       })
   })
+
+/** How long to wait before sending again an attempt its runner interrupted: the runner is leaving. */
+const resendDelay = "100 millis"
 
 /** The runner's answer, decoded with the task's schemas (a value it cannot decode is a defect). */
 const decode = (def: PortableTaskDef, wire: Schema.Json): Exit.Exit<unknown, unknown> => {
