@@ -77,6 +77,12 @@ layer(onThreads, { excludeTestServices: true })("TaskRunner on an in-memory clus
       assert.instanceOf(value, Uint8Array)
       assert.deepStrictEqual(Array.from(value), Array.from(bytes).reverse())
     }))
+
+  it.effect("a task may submit tasks: they run on the runner's own pool, and it waits for them", () =>
+    Effect.gen(function*() {
+      const exit = yield* attempt(Tasks.sumOfDoubles, 10)
+      assert.deepStrictEqual(exit, Exit.succeed(110))
+    }))
 })
 
 layer(inline, { excludeTestServices: true })("TaskRunner on an in-memory cluster, tasks inline", (it) => {

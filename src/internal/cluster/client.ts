@@ -25,7 +25,7 @@ import type * as Schema from "effect/Schema"
 import type { Sharding } from "effect/cluster/Sharding"
 import type { PortableTaskDef } from "../registry.ts"
 import type { WireExit } from "../wire.ts"
-import { type Attempt, type TaskRunner } from "./entity.ts"
+import type { Attempt, TaskRunner } from "./entity.ts"
 import type { ModuleNames } from "./modules.ts"
 
 export type Delivery = "durable" | "volatile"
@@ -102,7 +102,7 @@ const decode = (def: PortableTaskDef, wire: Schema.Json): Exit.Exit<unknown, unk
   }
 }
 
-/** The call itself failed: the cluster's errors become a defect that names the task; interruptions stay. */
+/** The call itself failed: the cluster's errors become a defect that names the task; its defects stay as they are. */
 const undeliverable = (def: PortableTaskDef, cause: Cause.Cause<unknown>): Exit.Exit<unknown, unknown> => {
   const error = Cause.findErrorOption(cause)
   if (error._tag === "None") return Exit.failCause(cause)
