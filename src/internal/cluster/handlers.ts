@@ -51,7 +51,7 @@ export const layer = (entity: TaskRunner, options: HandlerOptions): Layer.Layer<
   )
 
 /** One attempt of the request's task on `pool`; the exit in JSON form. */
-export const runAttempt = (pool: TaskPoolService, options: HandlerOptions, request: Attempt): Effect.Effect<Schema.Json> =>
+const runAttempt = (pool: TaskPoolService, options: HandlerOptions, request: Attempt): Effect.Effect<Schema.Json> =>
   Effect.suspend(() => {
     const def = served(options, request)
     if (def === undefined) {
