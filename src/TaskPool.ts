@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import type { ShardingConfig } from "effect/cluster/ShardingConfig"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -20,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
+import type { SocketServerError } from "effect/socket/SocketServer"
+import type { SqlError } from "effect/sql/SqlError"
 import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits } from "node:worker_threads"
@@ -292,6 +295,87 @@ export const onProgress = <R>(
     const context = yield* Effect.context<R | TaskPool>()
     yield* pool.watch(Effect.provideContext(Stream.runForEach(progress(interval), report), context))
   })
+
+/**
+ * Options of `runner`.
+ *
+ * - `port`, `host`: where the other members of the cluster reach this runner
+ *   (`host` defaults to `localhost`); `listenHost` if it listens elsewhere
+ *   (say, `0.0.0.0`).
+ * - `db`: the cluster's storage, shared by the runners and submitters of a
+ *   deploy: a SQLite file for one host, or a `postgres://` URL for several
+ *   (needs the package `@effect/sql-pg`).
+ * - `modules`: the task modules to import at start, as paths or file URLs.
+ *   The runner serves the portable tasks they declare (and those of the
+ *   modules they import). A module that cannot be imported, or declares no
+ *   portable task, fails the start.
+ * - `root`: the directory task modules are named relative to (default: the
+ *   current directory). Submitters name a task's module relative to their own
+ *   root, so both sides need the same layout under it, not the same paths.
+ * - `deploy`: the version of the code (a release, a commit). Runners and
+ *   submitters of one deploy share storage tables and shards; two deploys
+ *   never run each other's tasks. Default `"default"`.
+ * - `threads`, `maxWorkers`: the runner's own pool, as in `layer`.
+ * - `sharding`: `effect/cluster`'s settings, for example
+ *   `shardLockExpiration` (how long a dead runner's shards stay locked) and
+ *   `shardLockRefreshInterval`. Every member of a deploy needs the same
+ *   `shardsPerGroup` and `shardLockExpiration`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface RunnerOptions {
+  readonly port: number
+  readonly host?: string | undefined
+  readonly listenHost?: string | undefined
+  readonly db: string
+  readonly modules: ReadonlyArray<string>
+  readonly root?: string | undefined
+  readonly deploy?: string | undefined
+  readonly threads?: number | undefined
+  readonly maxWorkers?: number | undefined
+  readonly sharding?: ShardingSettings | undefined
+}
+
+/**
+ * `effect/cluster`'s `ShardingConfig` settings a runner or submitter may
+ * change; the shard groups and addresses follow from the other options.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type ShardingSettings = Partial<
+  Omit<ShardingConfig["Service"], "availableShardGroups" | "assignedShardGroups" | "runnerAddress" | "runnerListenAddress">
+>
+
+/**
+ * A runner of the cluster behind `layerCluster`, as a layer: for as long as
+ * the layer lives, this process holds its share of the deploy's shards and
+ * runs the portable tasks sent to them on its own worker threads. When the
+ * layer's scope closes, its shards move to the other runners; durable tasks
+ * that were running here run again there.
+ *
+ * `npx effect-lateral runner --help` starts one from the command line.
+ *
+ * **Example** (A runner process)
+ *
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { TaskPool } from "effect-lateral"
+ *
+ * TaskPool.runner({ port: 34431, db: "cluster.db", modules: ["./dist/tasks.js"], threads: 4 }).pipe(
+ *   Layer.launch,
+ *   NodeRuntime.runMain
+ * )
+ * ```
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const runner = (options: RunnerOptions): Layer.Layer<never, SocketServerError | SqlError> =>
+  // Imported on use: programs that never run a runner do not load effect/cluster.
+  Layer.unwrap(Effect.map(Effect.promise(() => import("./internal/cluster/runner.ts")), (runner) => runner.layer(options)))
 
 // -----------------------------------------------------------------------------
 // options and configuration

@@ -3,7 +3,8 @@
  *
  * A portable task names the module it lives in and carries Schemas for its
  * payload, success and error. Values cross threads in their Schema-encoded
- * form (structured-cloneable, so binary data stays binary); an `Exit` crosses
+ * form (structured-cloneable, so binary data stays binary), and processes in
+ * their JSON form (`Portable.json`, binary data as base64); an `Exit` crosses
  * as `[0, value]` or `[1, reasons]`, defects as `{ name, message, stack }`.
  * Both threads import the same module, so both hold the same definition.
  *
@@ -55,8 +56,10 @@ export class Portable {
   private readonly decodeSuccess: (encoded: unknown) => unknown
   private readonly encodeError: (error: unknown) => Result.Result<unknown, Schema.SchemaError>
   private readonly decodeError: (encoded: unknown) => unknown
+  private readonly options: PortableOptions
+  private jsonForm: Portable | undefined = undefined
 
-  constructor(name: string, options: PortableOptions) {
+  constructor(name: string, options: PortableOptions, form: (schema: Schema.Top) => Schema.Top = (schema) => schema) {
     for (const [role, schema] of [["payload", options.payload], ["success", options.success], ["error", options.error]] as const) {
       if (schema !== undefined && madeByAnotherEffect(schema)) {
         throw new Error(
@@ -68,13 +71,25 @@ export class Portable {
     this.name = name
     this.module = options.module
     this.layer = options.layer
-    const errors = Schema.Union([options.error ?? Schema.Never, LibraryError])
-    this.encodePayloadResult = Schema.encodeUnknownResult(options.payload as Schema.Codec<unknown, unknown>)
-    this.decodePayload = Schema.decodeUnknownSync(options.payload as Schema.Codec<unknown, unknown>)
-    this.encodeSuccess = Schema.encodeUnknownSync(options.success as Schema.Codec<unknown, unknown>)
-    this.decodeSuccess = Schema.decodeUnknownSync(options.success as Schema.Codec<unknown, unknown>)
-    this.encodeError = Schema.encodeUnknownResult(errors as unknown as Schema.Codec<unknown, unknown>)
-    this.decodeError = Schema.decodeUnknownSync(errors as unknown as Schema.Codec<unknown, unknown>)
+    this.options = options
+    const errors = form(Schema.Union([options.error ?? Schema.Never, LibraryError])) as Schema.Codec<unknown, unknown>
+    const payload = form(options.payload) as Schema.Codec<unknown, unknown>
+    const success = form(options.success) as Schema.Codec<unknown, unknown>
+    this.encodePayloadResult = Schema.encodeUnknownResult(payload)
+    this.decodePayload = Schema.decodeUnknownSync(payload)
+    this.encodeSuccess = Schema.encodeUnknownSync(success)
+    this.decodeSuccess = Schema.decodeUnknownSync(success)
+    this.encodeError = Schema.encodeUnknownResult(errors)
+    this.decodeError = Schema.decodeUnknownSync(errors)
+  }
+
+  /**
+   * The same task's codecs for a JSON wire form (`Schema.toCodecJson` of each
+   * schema): what a message to another process, or a row of SQL storage, can
+   * hold (binary data as base64). Made on first use.
+   */
+  get json(): Portable {
+    return this.jsonForm ??= new Portable(this.name, this.options, Schema.toCodecJson as (schema: Schema.Top) => Schema.Top)
   }
 
   /** The payload's wire form, or the error a submit fails with. */

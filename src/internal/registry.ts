@@ -28,6 +28,9 @@ export const registeredModules = (): Array<string> => [...registry.keys()]
 /** The registered task, if its module has been imported in this thread. */
 export const lookup = (module: string, name: string): PortableTaskDef | undefined => registry.get(module)?.get(name)
 
+/** The names of the portable tasks `module` has registered in this thread. */
+export const tasksOf = (module: string): ReadonlyArray<string> => Array.from(registry.get(module)?.keys() ?? [])
+
 /** The task `name` of `module`, importing the module first if needed. */
 export const resolve = (module: string, name: string): Effect.Effect<PortableTaskDef> =>
   Effect.suspend(() => {
