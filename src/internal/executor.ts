@@ -15,8 +15,12 @@ export interface Executor {
    * started): a task's timeout counts from there, not from the start-up.
    */
   readonly ready: Effect.Effect<void>
-  /** One attempt of a portable run; interrupting it stops the attempt where it runs. */
-  readonly attempt: (run: Run) => Effect.Effect<unknown, unknown>
+  /**
+   * One attempt of a portable run; interrupting it stops the attempt where it
+   * runs. The executor calls `release` once the attempt no longer needs the
+   * run's lane (it waits elsewhere, in a bound of the executor's own).
+   */
+  readonly attempt: (run: Run, release: () => void) => Effect.Effect<unknown, unknown>
   /** Worker threads alive now, for `TaskPool.stats`. */
   readonly threads: () => number
 }

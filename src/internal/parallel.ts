@@ -184,7 +184,7 @@ export class ParallelPool implements Engine {
     let effect: Effect.Effect<unknown, unknown, unknown>
     try {
       const executor = def.portable !== undefined ? this.executor : undefined
-      const attempt = executor !== undefined ? executor.attempt(run) : inlineAttempt(def, run.args)
+      const attempt = executor !== undefined ? executor.attempt(run, () => this.lanes.release(run)) : inlineAttempt(def, run.args)
       effect = attempts(def, attempt as Effect.Effect<unknown, unknown>, def.timeout === undefined && def.retry === undefined ? undefined : this.hooks(run))
       if (executor !== undefined) effect = Effect.andThen(executor.ready, effect)
     } catch (defect) {

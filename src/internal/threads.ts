@@ -88,6 +88,13 @@ const entry = new URL(`./workerEntry${import.meta.url.slice(import.meta.url.last
 /** How long an interrupted task, or a closing thread, may take to let go before its thread is stopped. */
 const grace = Duration.seconds(1)
 
+/**
+ * How many attempts one thread holds at most (sent, or in the batch about to
+ * be sent): deep enough that a message carries many tiny tasks, shallow
+ * enough that a thread's backlog stays short.
+ */
+const window = 64
+
 /** A message is sent once its payloads reach this many bytes, however many tasks it holds. */
 const messageBytes = 256 * 1024
 
@@ -98,6 +105,8 @@ const restartPause = (crashes: number) => Duration.millis(Math.min(25 * 2 ** (cr
 interface Pending {
   readonly id: number
   readonly run: Run
+  /** Gives the run's lane up once the attempt is on a thread; undefined once done, or for tasks that keep it. */
+  release: (() => void) | undefined
   readonly group: number
   readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
   /** The thread that holds it; undefined while it waits for one. */
@@ -224,12 +233,14 @@ export class ThreadPool implements Executor, AskingThreads {
   private settledWaiters: Array<() => boolean> = []
 
   /** One attempt of `run` on a thread; interrupting it interrupts the task there and waits for it to end. */
-  readonly attempt = (run: Run): Effect.Effect<unknown, unknown> =>
+  readonly attempt = (run: Run, release: () => void): Effect.Effect<unknown, unknown> =>
     Effect.callback<unknown, unknown>((resume) => {
       this.startFirst()
       const pending: Pending = {
         id: ++this.nextTask,
         run,
+        // A task with a layer keeps its lane, so that its services stay bound by `maxWorkers`.
+        release: run.def.portable!.layer === undefined ? release : undefined,
         group: this.host.groupId(run.group),
         resume,
         thread: undefined,
@@ -280,7 +291,7 @@ export class ThreadPool implements Executor, AskingThreads {
   private place(pending: Pending): void {
     let best: Thread | undefined
     for (const thread of this.workers) {
-      if (!thread.open || (pending.alone && thread.pending.size > 0)) continue
+      if (!thread.open || thread.pending.size >= window || (pending.alone && thread.pending.size > 0)) continue
       if (
         best === undefined || (thread.ready && !best.ready) ||
         (thread.ready === best.ready && thread.pending.size < best.pending.size)
@@ -295,6 +306,10 @@ export class ThreadPool implements Executor, AskingThreads {
     best.pending.set(pending.id, pending)
     if (pending.alone) best.alone = pending
     this.enqueue(best, pending)
+    // On a thread, the attempt is bound by the thread's window: its lane is free for other tasks.
+    const release = pending.release
+    pending.release = undefined
+    release?.()
   }
 
   /** Places what waits, oldest first, as far as threads take it. */
@@ -315,8 +330,9 @@ export class ThreadPool implements Executor, AskingThreads {
     if (!thread.ready) return
     if (thread.batchBytes >= messageBytes) return this.flush(thread)
     if (!thread.flushScheduled) {
+      // After the I/O of this turn: the results that came in together dispatch their successors together.
       thread.flushScheduled = true
-      queueMicrotask(() => this.flush(thread))
+      setImmediate(() => this.flush(thread))
     }
   }
 

@@ -179,7 +179,7 @@ const serve = Effect.gen(function*() {
   const running = new Map<number, Fiber.Fiber<unknown, unknown>>()
   yield* Effect.addFinalizer(() => Fiber.interruptAll(running.values()))
 
-  // Results go back in batches: everything that finished in the same tick, or,
+  // Results go back in batches: everything that finished in the same turn of the event loop, or,
   // when tasks run long without yielding, whatever finished in the last
   // millisecond, so that the pool refills this thread while it works.
   let doneIds: Array<number> = []
@@ -217,7 +217,7 @@ const serve = Effect.gen(function*() {
     if (performance.now() - lastFlush > 1) return flush()
     if (!flushScheduled) {
       flushScheduled = true
-      queueMicrotask(flush)
+      setImmediate(flush)
     }
   }
 
