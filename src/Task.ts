@@ -82,6 +82,11 @@ export interface Options<E> {
  * - `layer`: the services the task needs, a worker-local resource: built on
  *   the thread the task runs on, held by a task until it ends, reused by the
  *   next, and released when the pool closes.
+ * - `transfer`: the `ArrayBuffer`s of the encoded payload and result (and the
+ *   buffers that typed arrays in them cover whole) move between threads
+ *   instead of being copied: faster for large binary data, but the sender's
+ *   buffers are emptied, so the caller must not use a payload's buffers after
+ *   the call.
  *
  * @category models
  * @since 0.1.0
@@ -93,6 +98,7 @@ export type PortableOptions<P, A, E, R> =
     readonly success: Schema.Codec<A, any>
     readonly timeout?: Duration.Input | undefined
     readonly retry?: Schedule.Schedule<unknown, E | TaskTimeoutError | WorkerCrashError> | undefined
+    readonly transfer?: boolean | undefined
   }
   & ([OwnErrors<E>] extends [never] ? { readonly error?: Schema.Codec<never, any> | undefined }
     : { readonly error: Schema.Codec<OwnErrors<E>, any> })

@@ -388,3 +388,26 @@ describe("pool options for threads", () => {
       assert.isBelow(Date.now() - started, 4_500)
     }), 20_000)
 })
+
+describe("transfer", () => {
+  it.live("moves a payload's buffer to the thread and the result's back, instead of copying them", () =>
+    Effect.gen(function*() {
+      const payload = new Uint8Array([1, 2, 3, 4])
+      const result = yield* Effect.flatMap(Portable.reverseBytes(payload), Task.await).pipe(
+        Effect.provide(TaskPool.layer({ maxWorkers: 2, threads: 1 }))
+      )
+      assert.deepStrictEqual([...result], [4, 3, 2, 1])
+      assert.strictEqual(payload.byteLength, 0, "the caller's buffer moved to the thread")
+    }))
+
+  it.live("copies a view into part of a buffer (such as a pooled Buffer): moving it would take the rest away", () =>
+    Effect.gen(function*() {
+      const whole = new Uint8Array([9, 1, 2, 3, 9])
+      const part = whole.subarray(1, 4)
+      const result = yield* Effect.flatMap(Portable.reverseBytes(part), Task.await).pipe(
+        Effect.provide(TaskPool.layer({ maxWorkers: 2, threads: 1 }))
+      )
+      assert.deepStrictEqual([...result], [3, 2, 1])
+      assert.deepStrictEqual([...whole], [9, 1, 2, 3, 9])
+    }))
+})

@@ -32,6 +32,27 @@ export interface PortableOptions {
   readonly success: Schema.Top
   readonly error?: Schema.Top | undefined
   readonly layer?: Layer.Layer<any, any, never> | undefined
+  readonly transfer?: boolean | undefined
+}
+
+/**
+ * The buffers in an encoded value that can move to another thread instead of
+ * being copied: `ArrayBuffer`s, and those that a typed array covers whole (a
+ * view into part of a shared buffer, such as Node's pooled `Buffer`s, is
+ * copied: moving it would take the rest of the buffer away from its owner).
+ */
+export const transferablesOf = (value: unknown, found: Array<ArrayBuffer> = [], depth = 0): Array<ArrayBuffer> => {
+  if (value instanceof ArrayBuffer) {
+    if (!found.includes(value)) found.push(value)
+  } else if (ArrayBuffer.isView(value)) {
+    const buffer = value.buffer
+    if (buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === buffer.byteLength && !found.includes(buffer)) {
+      found.push(buffer)
+    }
+  } else if (depth < 3 && typeof value === "object" && value !== null) {
+    for (const item of Array.isArray(value) ? value : Object.values(value)) transferablesOf(item, found, depth + 1)
+  }
+  return found
 }
 
 /**
@@ -49,6 +70,8 @@ const madeByAnotherEffect = (schema: Schema.Top): boolean => {
 export class Portable {
   readonly module: string
   readonly layer: Layer.Layer<any, any, never> | undefined
+  /** Buffers in payloads and results move between threads instead of being copied. */
+  readonly transfer: boolean
   private readonly name: string
   private readonly encodePayloadResult: (input: unknown) => Result.Result<unknown, Schema.SchemaError>
   readonly decodePayload: (encoded: unknown) => unknown
@@ -71,6 +94,7 @@ export class Portable {
     this.name = name
     this.module = options.module
     this.layer = options.layer
+    this.transfer = options.transfer === true
     this.options = options
     const errors = form(Schema.Union([options.error ?? Schema.Never, LibraryError])) as Schema.Codec<unknown, unknown>
     const payload = form(options.payload) as Schema.Codec<unknown, unknown>

@@ -36,6 +36,7 @@ import { TaskPayloadError, WorkerCrashError } from "../TaskError.ts"
 import type { AskingThreads } from "./answers.ts"
 import type { Executor } from "./executor.ts"
 import * as Protocol from "./protocol.ts"
+import { transferablesOf } from "./portable.ts"
 import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
 import type { WireExit } from "./wire.ts"
@@ -142,6 +143,8 @@ class Thread {
   alone: Pending | undefined = undefined
   batch: Protocol.RunColumns = emptyBatch()
   batchBytes = 0
+  /** Buffers the batch's payloads move to the thread (tasks with `transfer`). */
+  transfers: Array<ArrayBuffer> = []
   flushScheduled = false
   constructor(index: number) {
     this.index = index
@@ -158,10 +161,10 @@ class Thread {
    * copied fail here, for its task, instead of inside `Worker.send`'s buffer,
    * which would stop the whole worker.
    */
-  send(message: Protocol.ToWorker): unknown {
+  send(message: Protocol.ToWorker, transfers?: ReadonlyArray<ArrayBuffer>): unknown {
     if (!this.ready || this.port === undefined) return undefined
     try {
-      this.port.postMessage([0, message] satisfies WorkerRunner.PlatformMessage<Protocol.ToWorker>)
+      this.port.postMessage([0, message] satisfies WorkerRunner.PlatformMessage<Protocol.ToWorker>, transfers)
       return undefined
     } catch (error) {
       return error
@@ -327,6 +330,7 @@ export class ThreadPool implements Executor, AskingThreads {
     batch.groups.push(pending.group)
     batch.payloads.push(run.encoded)
     thread.batchBytes += sizeOf(run.encoded)
+    if (run.def.portable!.transfer) transferablesOf(run.encoded, thread.transfers)
     if (!thread.ready) return
     if (thread.batchBytes >= messageBytes) return this.flush(thread)
     if (!thread.flushScheduled) {
@@ -341,9 +345,12 @@ export class ThreadPool implements Executor, AskingThreads {
     thread.flushScheduled = false
     const batch = thread.batch
     if (!thread.ready || batch.ids.length === 0) return
+    const transfers = thread.transfers
     thread.batch = emptyBatch()
     thread.batchBytes = 0
-    if (thread.send([Protocol.RunBatch, batch]) === undefined) return
+    thread.transfers = []
+    if (thread.send([Protocol.RunBatch, batch], transfers) === undefined) return
+    // Something in the batch cannot be sent: send each task alone, so that only that one fails.
     for (let i = 0; i < batch.ids.length; i++) {
       const one: Protocol.RunColumns = {
         ids: column(batch, "ids", i),
@@ -352,9 +359,10 @@ export class ThreadPool implements Executor, AskingThreads {
         groups: column(batch, "groups", i),
         payloads: column(batch, "payloads", i)
       }
-      const error = thread.send([Protocol.RunBatch, one])
+      const pending = thread.pending.get(batch.ids[i]!)!
+      const error = thread.send([Protocol.RunBatch, one], pending.run.def.portable!.transfer ? transferablesOf(one.payloads[0]) : [])
       if (error !== undefined) {
-        this.end(thread.pending.get(batch.ids[i]!)!, (run) =>
+        this.end(pending, (run) =>
           Effect.fail(new TaskPayloadError({ task: run.def.name, reason: String(error) })))
       }
     }
@@ -520,6 +528,7 @@ export class ThreadPool implements Executor, AskingThreads {
     thread.ready = false
     thread.batch = emptyBatch()
     thread.batchBytes = 0
+    thread.transfers = []
     thread.alone = undefined
     const held = [...thread.pending.values()]
     thread.pending.clear()

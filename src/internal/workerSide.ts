@@ -19,7 +19,7 @@ import { TaskPool } from "./service.ts"
 import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
 import { HandleKey } from "./engine.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
-import { libraryCodec } from "./portable.ts"
+import { libraryCodec, transferablesOf } from "./portable.ts"
 import * as Protocol from "./protocol.ts"
 import { lookup, resolve } from "./registry.ts"
 import type { Stats } from "./stats.ts"
@@ -184,6 +184,8 @@ const serve = Effect.gen(function*() {
   // millisecond, so that the pool refills this thread while it works.
   let doneIds: Array<number> = []
   let doneExits: Array<WireExit> = []
+  /** Buffers of results that move back instead of being copied (tasks with `transfer`), by result. */
+  let doneTransfers: Array<Array<ArrayBuffer>> = []
   let flushScheduled = false
   let lastFlush = performance.now()
   const flush = () => {
@@ -192,15 +194,17 @@ const serve = Effect.gen(function*() {
     if (doneIds.length === 0) return
     const ids = doneIds
     const exits = doneExits
+    const transfers = doneTransfers
     doneIds = []
     doneExits = []
+    doneTransfers = []
     try {
-      runner.sendUnsafe(0, [Protocol.Done, ids, exits])
+      runner.sendUnsafe(0, [Protocol.Done, ids, exits], transfers.flat())
     } catch {
       // A result that cannot be copied: send them one by one, that one as a defect.
       for (let i = 0; i < ids.length; i++) {
         try {
-          runner.sendUnsafe(0, [Protocol.Done, [ids[i]!], [exits[i]!]])
+          runner.sendUnsafe(0, [Protocol.Done, [ids[i]!], [exits[i]!]], transfers[i])
         } catch (error) {
           const defect = new Error(`The task's result cannot be copied back from its worker thread: ${String(error)}`)
           runner.sendUnsafe(0, [Protocol.Done, [ids[i]!], [libraryCodec.encodeExit(Exit.die(defect))]])
@@ -212,8 +216,10 @@ const serve = Effect.gen(function*() {
     const id = task.id
     running.delete(id)
     engine.locals.release(task)
+    const wire = def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit)
     doneIds.push(id)
-    doneExits.push(def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit))
+    doneExits.push(wire)
+    doneTransfers.push(def?.portable!.transfer && wire[0] === 0 ? transferablesOf(wire[1]) : [])
     if (performance.now() - lastFlush > 1) return flush()
     if (!flushScheduled) {
       flushScheduled = true
