@@ -10,7 +10,10 @@
  *   has timed out unwinds without taking a lane back: its finalizers never
  *   wait for a lane, so stopping never waits on the tasks being stopped.
  * - Any other run waits only for lanes held by runs that are running code
- *   (a waiting run holds none), and those give it up when they end or wait.
+ *   (a waiting run holds none), and those give it up when they end or wait;
+ *   or by portable runs waiting for room on a worker thread, which comes as
+ *   attempts there end, and those need no lane (an attempt on a thread gives
+ *   its lane up, bound by the thread's window instead).
  *
  * A wait cut short by the task's own code (a timeout or a race around it)
  * takes a lane back before the task goes on, so `maxWorkers` still bounds the
