@@ -119,6 +119,7 @@ export class ParallelPool implements Engine {
     group: RunGroup,
     submitter: Run | undefined
   ): Effect.Effect<Run, unknown> {
+    if (submitter?.def.submitsRefused !== undefined) return Effect.die(refused(submitter.def, `submit task "${def.name}"`))
     if (this.root.failure) return Effect.failCause(this.root.failure)
     if (this.closing) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
@@ -331,6 +332,7 @@ export class ParallelPool implements Engine {
 
   /** Inside a task, `join` waits for that task's descendants: a task cannot wait for itself. */
   joinChildren(run: Run): Effect.Effect<void> {
+    if (run.def.submitsRefused !== undefined) return Effect.die(refused(run.def, "use TaskPool.join"))
     const wait = waitUntil(() => run.subtree <= 1 || this.root.failure !== undefined, [
       run.childWaiters ??= [],
       this.idleWaiters
@@ -382,8 +384,10 @@ export class ParallelPool implements Engine {
   readonly group = <A, E, R>(body: Effect.Effect<A, E, R>, collect: Collect): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.withFiber((fiber) => {
       if (this.root.failure) return Effect.failCause(this.root.failure) as Effect.Effect<never>
-      const group = this.openGroup(collect)
       const enclosing = fiber.getRef(CurrentPlace)?.run
+      const within = this.ownRun(enclosing)
+      if (within?.def.submitsRefused !== undefined) return Effect.die(refused(within.def, "open a Task.group"))
+      const group = this.openGroup(collect)
       // The body runs in a fiber of its own so that a failing task can interrupt it.
       const bodyFiber = Effect.runForkWith(
         Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
@@ -400,7 +404,7 @@ export class ParallelPool implements Engine {
           // A body that failed or was interrupted on its own stops the group's tasks and fails the group.
           const bodyFailed = bodyExit._tag === "Failure" && group.failure === undefined
           return Effect.andThen(
-            this.settleGroup(group, bodyFailed, this.ownRun(enclosing)),
+            this.settleGroup(group, bodyFailed, within),
             bodyExit._tag === "Failure" ? Effect.failCause(bodyExit.cause) : Effect.succeed(group.outcome(bodyExit.value))
           )
         }),
@@ -459,3 +463,6 @@ export class ParallelPool implements Engine {
     )
   }
 }
+
+/** The defect of a task that may not use the pool (see `TaskDef.submitsRefused`). */
+const refused = (task: TaskDef, what: string): Error => new Error(`Task "${task.name}" cannot ${what}: ${task.submitsRefused}`)
