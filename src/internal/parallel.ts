@@ -20,7 +20,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type * as WorkerThreads from "node:worker_threads"
-import { PoolTimeoutError } from "../TaskError.ts"
+import { PoolTimeoutError, type TaskPayloadError } from "../TaskError.ts"
 import { Answers } from "./answers.ts"
 import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
 import type { Executor } from "./executor.ts"
@@ -45,14 +45,30 @@ export interface ParallelOptions {
   readonly warmUp: boolean
 }
 
+/**
+ * Where a pool's portable tasks run when not on its own worker threads (a
+ * cluster's runners): the executor of their attempts, and the form their
+ * payloads take, encoded at submit so that a payload it refuses fails there.
+ */
+export interface Remote<E, R> {
+  /** Built in the pool's scope before the pool's final wait is registered, so it is released after that wait. */
+  readonly executor: Effect.Effect<Executor, E, R>
+  readonly encode: (def: TaskDef, args: ReadonlyArray<unknown>) => Result.Result<unknown, TaskPayloadError>
+}
+
 /** Builds the pool in the current scope; closing the scope waits for every task. */
-export const make = Effect.fnUntraced(function*(options: ParallelOptions) {
+export const make: <E = never, R = never>(
+  options: ParallelOptions,
+  remote?: Remote<E, R>
+) => Effect.Effect<Engine, E, Scope.Scope | R> = Effect.fnUntraced(function*<E, R>(options: ParallelOptions, remote?: Remote<E, R>) {
   const scope = yield* Effect.scope
-  // Finalizers run last-added first: the final wait below, then the threads,
-  // then the worker-local instances.
+  // Finalizers run last-added first: the final wait below, then the threads
+  // (or the remote executor), then the worker-local instances.
   const localsScope = yield* Scope.fork(scope)
-  const pool = new ParallelPool(options, new LocalInstances(localsScope))
-  if (options.threads > 0) {
+  const pool = new ParallelPool(options, new LocalInstances(localsScope), remote?.encode ?? encodeCall)
+  if (remote !== undefined) {
+    pool.executor = yield* remote.executor
+  } else if (options.threads > 0) {
     pool.executor = yield* Threads.make(options, new Answers(pool))
   }
   // Finalizers are typed as infallible, but a failure here is how the first
@@ -67,6 +83,8 @@ export class ParallelPool implements Engine {
   /** Where portable tasks' attempts run; on this thread when unset. */
   executor: Executor | undefined = undefined
   private readonly options: ParallelOptions
+  /** Encodes a portable task's payload at submit, in the form its executor sends. */
+  private readonly encode: Remote<unknown, unknown>["encode"]
   private readonly lanes: Lanes
   private readonly locals: LocalInstances
   /** Holds the worker-local instances that code outside any task uses. */
@@ -87,9 +105,10 @@ export class ParallelPool implements Engine {
   /** Set when the scope starts closing for good: later submits are mistakes. */
   private closing = false
 
-  constructor(options: ParallelOptions, locals: LocalInstances) {
+  constructor(options: ParallelOptions, locals: LocalInstances, encode: Remote<unknown, unknown>["encode"]) {
     this.options = options
     this.locals = locals
+    this.encode = encode
     this.maxWorkers = options.maxWorkers
     this.root = new Group(this, undefined)
     this.lanes = new Lanes(options.maxWorkers, () => this.drain())
@@ -101,7 +120,7 @@ export class ParallelPool implements Engine {
   readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<Run, unknown> => {
     const place = fiber.getRef(CurrentPlace)
     const group = place !== undefined && place.group.owner === this ? place.group : this.root
-    const encoded = encodeCall(def, args)
+    const encoded = this.encode(def, args)
     if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
     return this.submitRun(def, args, encoded.success, fiber.context, group, this.ownRun(place?.run))
   }

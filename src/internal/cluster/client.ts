@@ -49,6 +49,9 @@ export interface RemoteAttempt {
   readonly key?: string | undefined
 }
 
+/** Runs one attempt remotely; the effect never fails: the attempt's outcome is the exit. */
+export type Send = (attempt: RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>
+
 /**
  * The function that runs one attempt remotely. Its effect never fails: the
  * attempt's outcome, whatever it is, is the exit it returns.
@@ -61,7 +64,7 @@ export interface RemoteAttempt {
  * const exit = yield* attempt({ def, payload: payload.success, id: `${runId}/${n}` })
  * ```
  */
-export const make = (options: ClientOptions): Effect.Effect<(attempt: RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>, never, Sharding> =>
+export const make = (options: ClientOptions): Effect.Effect<Send, never, Sharding> =>
   Effect.map(options.entity.client, (clientFor) => {
     const slotClients = Array.from({ length: options.slots }, (_, slot) => clientFor(`slot-${slot}`))
     const durable = options.delivery === "durable"
