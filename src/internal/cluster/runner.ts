@@ -18,7 +18,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { RunnerOptions } from "../../TaskPool.ts"
-import { layer as poolLayer } from "../../TaskPool.ts"
+import { layer as poolLayer, TaskPool } from "../../TaskPool.ts"
 import { tasksOf } from "../registry.ts"
 import * as Deploy from "./deploy.ts"
 import { taskRunner } from "./entity.ts"
@@ -40,12 +40,29 @@ export const layer = (options: RunnerOptions): Layer.Layer<never, SocketServerEr
       `Runner ${host}:${options.port} of deploy "${deploy.id}" serves ` +
         served.map(({ name, tasks }) => `${name} (${tasks.join(", ")})`).join("; ")
     )
+    const address = `${host}:${options.port}`
     const member = Sharding.runner({ deploy, db: options.db, sharding: options.sharding, host, port: options.port, listenHost: options.listenHost })
-    return Handlers.layer(taskRunner(deploy), { modules, runner: `${host}:${options.port}` }).pipe(
+    return Handlers.layer(taskRunner(deploy), { modules, runner: address }).pipe(
       Layer.provide(member),
-      Layer.provide(poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers }))
+      Layer.provide(Layer.provideMerge(report(address), poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers })))
     )
   }))
+
+/**
+ * Logs what the runner ran once it has left the cluster (its requests have
+ * ended), before its pool closes: an operator's summary, and how the demo
+ * tells which runner ran how many tasks.
+ */
+const report = (address: string): Layer.Layer<never, never, TaskPool> =>
+  Layer.effectDiscard(TaskPool.use((pool) =>
+    Effect.addFinalizer(() =>
+      Effect.flatMap(pool.stats, (stats) =>
+        Effect.logInfo(
+          `Runner ${address} ran ${stats.succeeded + stats.failed + stats.interrupted} tasks: ` +
+            `${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.interrupted} interrupted`
+        ))
+    )
+  ))
 
 /** Imports a task module given as a path or a file URL; returns its name and its tasks. */
 const importModule = (modules: Modules.ModuleNames, module: string) =>
