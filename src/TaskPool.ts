@@ -421,7 +421,8 @@ export const layerCluster: {
  * - `deploy`: the version of the code (a release, a commit). Runners and
  *   submitters of one deploy share storage tables and shards; two deploys
  *   never run each other's tasks. Default `"default"`.
- * - `threads`, `maxWorkers`: the runner's own pool, as in `layer`.
+ * - `threads`, `maxWorkers`: the runner's own pool, as in `layer`. Its
+ *   threads start before the runner joins the cluster.
  * - `sharding`: `effect/cluster`'s settings, for example
  *   `shardLockExpiration` (how long a dead runner's shards stay locked) and
  *   `shardLockRefreshInterval`. Every member of a deploy needs the same

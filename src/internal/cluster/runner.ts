@@ -1,8 +1,9 @@
 /**
  * A runner: a process that serves `TaskRunner` for one deploy. At start it
  * imports its task modules (a module that cannot be imported, or declares no
- * portable task, fails the start); then it joins the cluster and runs the
- * tasks it is sent on its own pool, with worker threads.
+ * portable task, fails the start) and starts its worker threads (so that the
+ * first task it is sent does not wait for them); then it joins the cluster
+ * and runs the tasks it is sent on its own pool.
  *
  * Layers are ordered so that shutdown goes the right way: the entity stops
  * first (its running attempts are interrupted; durable ones stay in storage
@@ -44,7 +45,7 @@ export const layer = (options: RunnerOptions): Layer.Layer<never, SocketServerEr
     const member = Sharding.runner({ deploy, db: options.db, sharding: options.sharding, host, port: options.port, listenHost: options.listenHost })
     return Handlers.layer(taskRunner(deploy), { modules, runner: address }).pipe(
       Layer.provide(member),
-      Layer.provide(Layer.provideMerge(report(address), poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers })))
+      Layer.provide(Layer.provideMerge(report(address), poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers, warmUp: true })))
     )
   }))
 
