@@ -93,6 +93,22 @@ export const make = (options: ClientOptions): Effect.Effect<Send, never, Shardin
       })
   })
 
+/**
+ * Completes once a runner of the deploy has answered a ping: the cluster has
+ * a runner, and this client has read which runner holds which shard. Until
+ * then a durable request would be stored but notified to no runner, and wait
+ * for a runner's next storage poll (`entityMessagePollInterval`, 10 s by
+ * default). A failed ping (storage down, a full mailbox) is sent again.
+ */
+export const reachable = (entity: TaskRunner): Effect.Effect<void, never, Sharding> =>
+  Effect.flatMap(entity.client, (clientFor) => {
+    const ping: Effect.Effect<void> = Effect.catchCause(
+      clientFor("ping").Ping(),
+      () => Effect.andThen(Effect.sleep(resendDelay), ping)
+    )
+    return ping
+  })
+
 /** How long to wait before sending again an attempt its runner interrupted: the runner is leaving. */
 const resendDelay = "100 millis"
 

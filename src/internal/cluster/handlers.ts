@@ -45,7 +45,7 @@ export const layer = (entity: TaskRunner, options: HandlerOptions): Layer.Layer<
   entity.toLayer(
     TaskPool.useSync((pool) => {
       const handle = ({ payload }: { readonly payload: Attempt }) => runAttempt(pool, options, payload)
-      return entity.of({ Run: handle, RunDurable: handle })
+      return entity.of({ Run: handle, RunDurable: handle, Ping: () => Effect.void })
     }),
     // Every request is independent: an entity id only spreads requests over the shards.
     { concurrency: "unbounded" }

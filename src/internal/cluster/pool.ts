@@ -17,6 +17,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
@@ -55,10 +56,13 @@ const slots = 128
 /** The pool, on the `Sharding` in context (a client of the cluster, or an in-memory one in tests). */
 export const make = (settings: PoolSettings): Effect.Effect<Engine, never, Scope.Scope | ShardingService> =>
   Parallel.make(settings.pool, {
-    executor: Effect.map(
-      Client.make({ entity: taskRunner(settings.deploy), modules: settings.modules, delivery: settings.delivery, slots }),
-      (send) => executor(send, settings.key)
-    ),
+    executor: Effect.gen(function*() {
+      const entity = taskRunner(settings.deploy)
+      const send = yield* Client.make({ entity, modules: settings.modules, delivery: settings.delivery, slots })
+      // Attempts wait until a runner has answered (a task's timeout counts from there).
+      const reachable = yield* Effect.forkScoped(Client.reachable(entity))
+      return executor(send, Fiber.join(reachable), settings.key)
+    }),
     encode: encodeJson
   })
 
@@ -102,11 +106,11 @@ const encodeJson = (def: TaskDef, args: ReadonlyArray<unknown>) =>
   def.portable === undefined ? nothingToEncode : def.portable.json.encodePayload(args[0])
 
 /** Attempts of portable runs, each sent to the cluster with an id of its own. */
-const executor = (send: Client.Send, key: ClusterOptions["key"]): Executor => {
+const executor = (send: Client.Send, ready: Effect.Effect<void>, key: ClusterOptions["key"]): Executor => {
   const pool = crypto.randomUUID()
   let runs = 0
   return {
-    ready: Effect.void,
+    ready,
     threads: () => 0,
     attempt: (run) => {
       const def = run.def as PortableTaskDef
