@@ -132,10 +132,7 @@ export const layer: {
   (options?: Options): Layer.Layer<TaskPool>
 } = (options?: Options) =>
   // Typed by overload: the close fails with `PoolTimeoutError` only when a timeout is set.
-  Layer.effect(TaskPool, Effect.flatMap(validate("TaskPool.layer", options ?? {}), (settings) => Parallel.make(settings))) as Layer.Layer<
-    TaskPool,
-    never
-  >
+  Layer.effect(TaskPool, Effect.flatMap(validate("TaskPool.layer", options ?? {}), Parallel.make)) as Layer.Layer<TaskPool, never>
 
 /**
  * The serial pool: each task runs inline at its call, in order, and a failure
@@ -349,8 +346,9 @@ export interface ClusterOptions {
  *
  * Submit, `Task.await`, groups, `join`, a failure interrupting the other
  * tasks of its scope (on their runners too), each task's `timeout` and
- * `retry`, `maxWorkers` and `stats` work as under `layer`; the pool counts
- * the attempts it sends, not what runners do. Payloads cross in their JSON
+ * `retry` (each attempt a request of its own), `maxWorkers` (a task on a
+ * runner holds a lane) and `stats` work as under `layer`; `stats.threads` is
+ * 0, the threads being the runners'. Payloads cross in their JSON
  * form (`Schema.toCodecJson` of the task's schema; binary data as base64):
  * a payload that form cannot encode fails the submit with `TaskPayloadError`.
  *
