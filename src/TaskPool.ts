@@ -132,7 +132,7 @@ export const layer: {
   (options?: Options): Layer.Layer<TaskPool>
 } = (options?: Options) =>
   // Typed by overload: the close fails with `PoolTimeoutError` only when a timeout is set.
-  Layer.effect(TaskPool, Effect.flatMap(validate(options ?? {}), Parallel.make)) as Layer.Layer<TaskPool, never>
+  Layer.effect(TaskPool, Effect.flatMap(validate("TaskPool.layer", options ?? {}), Parallel.make)) as Layer.Layer<TaskPool, never>
 
 /**
  * The serial pool: each task runs inline at its call, in order, and a failure
@@ -297,6 +297,110 @@ export const onProgress = <R>(
   })
 
 /**
+ * Options of `layerCluster`.
+ *
+ * - `db`: the cluster's storage, the same as its runners': a SQLite file for
+ *   one host, or a `postgres://` URL for several (needs the package
+ *   `@effect/sql-pg`).
+ * - `delivery`: `"durable"` (the default): each attempt is written to
+ *   storage before it is sent, and its reply too; if its runner dies, the
+ *   shard's next owner runs it; an attempt id sent twice runs once.
+ *   `"volatile"`: attempts go straight to the runners, nothing is stored;
+ *   faster, and if a runner dies this pool sends its attempts again. Both
+ *   are at-least-once: a task may run twice (a runner that dies mid-task), so
+ *   tasks must be idempotent.
+ * - `deploy`, `root`, `sharding`: as for `runner`, and the same as the
+ *   runners'. `root` (default: the current directory) is where this program
+ *   names task modules from: a runner imports the module at the same path
+ *   under its own root.
+ * - `key`: routes attempts: tasks with the same key run on the same runner
+ *   while it lives (say, a tenant, for the runner's caches). It gets the
+ *   task's name and its argument; `undefined` spreads the task over the
+ *   runners. A task's retries keep its key.
+ * - `maxWorkers`: the most tasks running at once, in-process tasks and
+ *   attempts on the runners alike (default: `defaultMaxWorkers`): the
+ *   back-pressure. Raise it to keep many runners busy.
+ * - `timeout`, `blockWhenSaturated`: as for `layer`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ClusterOptions {
+  readonly db: string
+  readonly delivery?: "durable" | "volatile" | undefined
+  readonly deploy?: string | undefined
+  readonly root?: string | undefined
+  readonly sharding?: ShardingSettings | undefined
+  readonly key?: ((task: string, payload: unknown) => string | undefined) | undefined
+  readonly maxWorkers?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly blockWhenSaturated?: boolean | undefined
+}
+
+/**
+ * A pool whose portable tasks run on a cluster of runner processes
+ * (`runner`, or `npx effect-lateral runner`), on this machine or many,
+ * through `effect/cluster`: the same program as under `layer`, with one
+ * Layer changed. Tasks that are not portable run in this process, on the
+ * pool's lanes, as under `layer`.
+ *
+ * Submit, `Task.await`, groups, `join`, a failure interrupting the other
+ * tasks of its scope (on their runners too), each task's `timeout` and
+ * `retry` (each attempt a request of its own), `maxWorkers` (a task on a
+ * runner holds a lane) and `stats` work as under `layer`; `stats.threads` is
+ * 0, the threads being the runners'. Payloads cross in their JSON
+ * form (`Schema.toCodecJson` of the task's schema; binary data as base64):
+ * a payload that form cannot encode fails the submit with `TaskPayloadError`.
+ *
+ * What does not carry over:
+ *
+ * - exactly-once: a task whose runner dies mid-task runs again on another
+ *   runner (at-least-once). Make tasks idempotent.
+ * - tasks on runners submitting tasks: a task that submits, groups or joins
+ *   tasks while on a runner fails with a defect that says so. Submit them
+ *   from the program.
+ * - worker-local instances (`WorkerLocal`, a portable task's `layer`) live on
+ *   each runner's worker threads, not in this process.
+ *
+ * The layer fails with `SqlError` if the storage cannot be reached. See
+ * `docs/cluster.md`.
+ *
+ * **Example** (The same program on a cluster)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task, TaskPool } from "effect-lateral"
+ *
+ * // tasks.ts: a portable task, served by runners started with
+ * //   npx effect-lateral runner --port 34431 --db cluster.db --module ./tasks.ts
+ * export const square = Task.make("square", (n: number) => Effect.succeed(n * n), {
+ *   module: import.meta.url,
+ *   payload: Schema.Number,
+ *   success: Schema.Number
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const squares = yield* Task.group(Effect.forEach([1, 2, 3], (n) => square(n), { discard: true }), { results: [square] })
+ *   yield* Effect.log(squares.results(square)) // 1, 4, 9, in any order
+ * }).pipe(Effect.provide(TaskPool.layerCluster({ db: "cluster.db", maxWorkers: 64 })))
+ * ```
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerCluster: {
+  (options: ClusterOptions & { readonly timeout: Duration.Input }): Layer.Layer<TaskPool, SqlError | PoolTimeoutError>
+  (options: ClusterOptions): Layer.Layer<TaskPool, SqlError>
+} = (options: ClusterOptions) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { blockWhenSaturated, maxWorkers, timeout } = options
+    const pool = yield* validate("TaskPool.layerCluster", { maxWorkers, timeout, blockWhenSaturated, threads: 0 })
+    // Imported on use: programs that never use a cluster do not load effect/cluster.
+    const cluster = yield* Effect.promise(() => import("./internal/cluster/pool.ts"))
+    return cluster.layer(options, pool)
+  }))
+
+/**
  * Options of `runner`.
  *
  * - `port`, `host`: where the other members of the cluster reach this runner
@@ -315,7 +419,8 @@ export const onProgress = <R>(
  * - `deploy`: the version of the code (a release, a commit). Runners and
  *   submitters of one deploy share storage tables and shards; two deploys
  *   never run each other's tasks. Default `"default"`.
- * - `threads`, `maxWorkers`: the runner's own pool, as in `layer`.
+ * - `threads`, `maxWorkers`: the runner's own pool, as in `layer`. Its
+ *   threads start before the runner joins the cluster.
  * - `sharding`: `effect/cluster`'s settings, for example
  *   `shardLockExpiration` (how long a dead runner's shards stay locked) and
  *   `shardLockRefreshInterval`. Every member of a deploy needs the same
@@ -404,13 +509,13 @@ const settings = (options: PoolOptions): Parallel.ParallelOptions => {
  */
 export const defaultCrashLimit: number = 3
 
-/** Options given in code: a bad one is a defect that names the option and the value. */
-const validate = (options: Options): Effect.Effect<Parallel.ParallelOptions> =>
+/** Options given in code to `layer` (or another constructor): a bad one is a defect that names the option and the value. */
+const validate = (constructor: string, options: Options): Effect.Effect<Parallel.ParallelOptions> =>
   Effect.suspend(() => {
     const checked = checkPoolOptions(options, inCode)
     return Result.isSuccess(checked)
       ? Effect.succeed(settings(checked.success))
-      : Effect.die(new Cause.IllegalArgumentError(`TaskPool.layer: ${describe(checked.failure, inCode)}`))
+      : Effect.die(new Cause.IllegalArgumentError(`${constructor}: ${describe(checked.failure, inCode)}`))
   })
 
 /** The variable behind each option that configuration sets. */

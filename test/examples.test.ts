@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +16,21 @@ const runExample = (file: string, args: ReadonlyArray<string> = []) =>
     })
     return Effect.sync(() => child.kill())
   })
+
+const etlMain = fileURLToPath(new URL("../examples/etl/main.ts", import.meta.url))
+
+/** The process ids of the runners the demo says it started. */
+const runnerPids = (stdout: string) => [...stdout.matchAll(/127\.0\.0\.1:\d+ pid (\d+)/g)].map((match) => Number(match[1]))
+
+/** Whether a process is still there (signal 0 only checks). */
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 describe("examples", () => {
   it.live("quickstart: every page is printed before Complete!", () =>
@@ -105,11 +120,53 @@ describe("examples", () => {
         assert.match(second.stdout, /parallel: +[\d.]+ s, 6 users and 30 posts in the database/)
       }), 60_000)
 
+    it.live("--runners 3: the transform on 3 local runner processes, which ran every transform and are stopped at the end", () =>
+      Effect.gen(function*() {
+        const db = join(mkdtempSync(join(tmpdir(), "lateral-demo-")), "blog.db")
+        const { code, stderr, stdout } = yield* runExample("etl/main.ts", ["--runners", "3", "--users", "6", "--posts", "5", "--db", db])
+        const pids = runnerPids(stdout)
+        // Whatever happened, no runner outlives the test.
+        yield* Effect.addFinalizer(() => Effect.sync(() => pids.forEach((pid) => alive(pid) && process.kill(pid, "SIGKILL"))))
+        assert.strictEqual(code, 0, stderr)
+        assert.strictEqual(pids.length, 3, stdout)
+        assert.match(stdout, /serial: +[\d.]+ s, 6 users and 30 posts in the database/)
+        assert.match(stdout, /parallel: +[\d.]+ s, 6 users and 30 posts in the database \(maxWorkers \d+, the transform on 3 runners\)/)
+        const runners = /runners: +(\d+) transforms; (.*)/.exec(stdout)
+        assert.isNotNull(runners, stdout)
+        const counts = runners![2]!.split(", ").map((entry) => Number(/^127\.0\.0\.1:\d+ ran (\d+)$/.exec(entry)![1]))
+        assert.strictEqual(counts.length, 3)
+        assert.strictEqual(counts.reduce((total, count) => total + count, 0), Number(runners![1]))
+        // At least once: a transform may run twice (its runner's shards moved while it ran), never less.
+        assert.isAtLeast(Number(runners![1]), 30)
+        assert.include(stdout, "rows:     the same in both runs")
+        assert.deepStrictEqual(pids.filter(alive), [], "every runner has ended")
+      }), 90_000)
+
+    it.live("--runners: interrupted with SIGINT, it stops every runner it started", () =>
+      Effect.gen(function*() {
+        const db = join(mkdtempSync(join(tmpdir(), "lateral-demo-")), "blog.db")
+        const demo = spawn(process.execPath, [etlMain, "--runners", "2", "--users", "40", "--db", db], { stdio: ["ignore", "pipe", "pipe"] })
+        const exited = new Promise<void>((resolve) => demo.once("exit", () => resolve()))
+        let stdout = ""
+        demo.stdout.on("data", (data) => (stdout += data))
+        let pids: Array<number> = []
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => [demo.pid!, ...pids].forEach((pid) => alive(pid) && process.kill(pid, "SIGKILL")))
+        )
+        yield* Effect.sleep("50 millis").pipe(
+          Effect.repeat({ until: () => (pids = runnerPids(stdout)).length === 2 }),
+          Effect.timeout("60 seconds")
+        )
+        process.kill(demo.pid!, "SIGINT")
+        yield* Effect.promise(() => exited).pipe(Effect.timeout("30 seconds"))
+        assert.deepStrictEqual(pids.filter(alive), [], "every runner has ended")
+      }), 90_000)
+
     it.live("--help lists the flags; a bad flag gets a clear message and a non-zero exit", () =>
       Effect.gen(function*() {
         const help = yield* runExample("etl/main.ts", ["--help"])
         assert.strictEqual(help.code, 0)
-        for (const flag of ["--users", "--posts", "--workers", "--threads", "--db"]) assert.include(help.stdout, flag)
+        for (const flag of ["--users", "--posts", "--workers", "--threads", "--db", "--runners"]) assert.include(help.stdout, flag)
         const bad = yield* runExample("etl/main.ts", ["--users", "zero"])
         assert.notStrictEqual(bad.code, 0)
         assert.include(bad.stdout + bad.stderr, `Invalid value for flag --users: "zero"`)

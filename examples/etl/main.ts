@@ -4,7 +4,13 @@
  * the same pipeline twice, under `TaskPool.serial` and under
  * `TaskPool.layerConfig`, into one SQLite database, and compares.
  *
+ * With `--runners N`, the second run is under `TaskPool.layerCluster`
+ * instead: the transform (a portable task) runs on N runner processes
+ * started for the demo on loopback (see runners.ts), which are stopped when
+ * it ends, and the demo tells which runner ran how many tasks.
+ *
  *   npm run demo -- --help
+ *   npm run demo -- --runners 3
  */
 import { NodeHttpClient, NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Config, Console, Duration, Effect, Layer, Option, Schema } from "effect"
@@ -12,6 +18,7 @@ import { Command, Flag } from "effect/cli"
 import { TaskPool } from "effect-lateral"
 import { BlogApi } from "./api.ts"
 import { countRows, extractAll, prepareDatabase, type RowCounts } from "./pipeline.ts"
+import * as Runners from "./runners.ts"
 import { BlogClient, DatabasePath } from "./tasks.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -44,6 +51,11 @@ const flags = {
     Flag.withDescription("The SQLite database to load into (env DEMO_DB)"),
     Flag.withFallbackConfig(Config.String("DEMO_DB")),
     Flag.withDefault("lateral-demo.db")
+  ),
+  runners: Flag.Int("runners").pipe(
+    Flag.withSchema(NonNegativeInt),
+    Flag.withDescription("Run the transform on this many local runner processes (a cluster on loopback, TaskPool.layerCluster)"),
+    Flag.withDefault(0)
   )
 }
 
@@ -100,11 +112,17 @@ const services = (options: { readonly users: number; readonly posts: number; rea
 const demo = Command.make("demo", flags, (options) =>
   Effect.gen(function*() {
     const api = yield* BlogApi
-    const pool = TaskPool.layerConfig({
-      maxWorkers: Option.getOrUndefined(options.workers),
-      threads: Option.getOrUndefined(options.threads)
-    })
+    const maxWorkers = Option.getOrUndefined(options.workers)
+    // Started before the serial run, so that they have joined the cluster by the parallel one.
+    const cluster = options.runners > 0 ? yield* Runners.start(options.runners) : undefined
+    const pool = cluster === undefined
+      ? TaskPool.layerConfig({ maxWorkers, threads: Option.getOrUndefined(options.threads) })
+      : TaskPool.layerCluster({ ...cluster.options, maxWorkers })
     yield* prepareDatabase(options.db)
+    if (cluster !== undefined) {
+      const runners = cluster.runners.map((runner) => `${runner.address} pid ${runner.pid}`).join(", ")
+      yield* Console.log(`Started ${options.runners} runners (${runners}), one worker thread each; cluster storage ${cluster.options.db}`)
+    }
     yield* Console.log(
       `Extracting ${options.users} users with ${options.posts} posts each from ${api.url} (20-80 ms a call, a few 503s), ` +
         `transforming each post, loading into ${options.db}\n`
@@ -116,8 +134,17 @@ const demo = Command.make("demo", flags, (options) =>
     yield* Console.log(`\nserial:   ${serial.seconds.toFixed(2)} s, ${serial.rows.users} users and ${serial.rows.posts} posts in the database`)
     yield* Console.log(
       `parallel: ${parallel.seconds.toFixed(2)} s, ${parallel.rows.users} users and ${parallel.rows.posts} posts in the database ` +
-        `(maxWorkers ${parallel.maxWorkers}, ${parallel.last?.threads ?? 0} worker threads)`
+        (cluster === undefined
+          ? `(maxWorkers ${parallel.maxWorkers}, ${parallel.last?.threads ?? 0} worker threads)`
+          : `(maxWorkers ${parallel.maxWorkers}, the transform on ${options.runners} runners)`)
     )
+    if (cluster !== undefined) {
+      const reports = yield* cluster.stop
+      yield* Console.log(
+        `runners:  ${reports.reduce((total, report) => total + report.ran, 0)} transforms; ` +
+          reports.map((report) => `${report.address} ran ${report.ran}`).join(", ")
+      )
+    }
     yield* Console.log(`tasks:    ${parallel.last?.finished ?? 0} per run, ${parallel.last?.failed ?? 0} failed`)
     yield* Console.log(`speedup:  ${(serial.seconds / parallel.seconds).toFixed(1)}x`)
     yield* Console.log(
@@ -129,7 +156,7 @@ const demo = Command.make("demo", flags, (options) =>
         ? "rows:     the same in both runs: loading is idempotent"
         : "rows:     the runs differ!"
     )
-  }).pipe(Effect.provide(services(options))))
+  }).pipe(Effect.scoped, Effect.provide(services(options))))
 
 demo.pipe(
   Command.run({ version: "0.1.0" }),

@@ -20,7 +20,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type * as WorkerThreads from "node:worker_threads"
-import { PoolTimeoutError } from "../TaskError.ts"
+import { PoolTimeoutError, type TaskPayloadError } from "../TaskError.ts"
 import { Answers } from "./answers.ts"
 import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
 import type { Executor } from "./executor.ts"
@@ -45,14 +45,30 @@ export interface ParallelOptions {
   readonly warmUp: boolean
 }
 
+/**
+ * Where a pool's portable tasks run when not on its own worker threads (a
+ * cluster's runners): the executor of their attempts, and the form their
+ * payloads take, encoded at submit so that a payload it refuses fails there.
+ */
+export interface Remote<E, R> {
+  /** Built in the pool's scope before the pool's final wait is registered, so it is released after that wait. */
+  readonly executor: Effect.Effect<Executor, E, R>
+  readonly encode: (def: TaskDef, args: ReadonlyArray<unknown>) => Result.Result<unknown, TaskPayloadError>
+}
+
 /** Builds the pool in the current scope; closing the scope waits for every task. */
-export const make = Effect.fnUntraced(function*(options: ParallelOptions) {
+export const make: <E = never, R = never>(
+  options: ParallelOptions,
+  remote?: Remote<E, R>
+) => Effect.Effect<Engine, E, Scope.Scope | R> = Effect.fnUntraced(function*<E, R>(options: ParallelOptions, remote?: Remote<E, R>) {
   const scope = yield* Effect.scope
-  // Finalizers run last-added first: the final wait below, then the threads,
-  // then the worker-local instances.
+  // Finalizers run last-added first: the final wait below, then the threads
+  // (or the remote executor), then the worker-local instances.
   const localsScope = yield* Scope.fork(scope)
-  const pool = new ParallelPool(options, new LocalInstances(localsScope))
-  if (options.threads > 0) {
+  const pool = new ParallelPool(options, new LocalInstances(localsScope), remote?.encode ?? encodeCall)
+  if (remote !== undefined) {
+    pool.executor = yield* remote.executor
+  } else if (options.threads > 0) {
     pool.executor = yield* Threads.make(options, new Answers(pool))
   }
   // Finalizers are typed as infallible, but a failure here is how the first
@@ -67,6 +83,8 @@ export class ParallelPool implements Engine {
   /** Where portable tasks' attempts run; on this thread when unset. */
   executor: Executor | undefined = undefined
   private readonly options: ParallelOptions
+  /** Encodes a portable task's payload at submit, in the form its executor sends. */
+  private readonly encode: Remote<unknown, unknown>["encode"]
   private readonly lanes: Lanes
   private readonly locals: LocalInstances
   /** Holds the worker-local instances that code outside any task uses. */
@@ -87,9 +105,10 @@ export class ParallelPool implements Engine {
   /** Set when the scope starts closing for good: later submits are mistakes. */
   private closing = false
 
-  constructor(options: ParallelOptions, locals: LocalInstances) {
+  constructor(options: ParallelOptions, locals: LocalInstances, encode: Remote<unknown, unknown>["encode"]) {
     this.options = options
     this.locals = locals
+    this.encode = encode
     this.maxWorkers = options.maxWorkers
     this.root = new Group(this, undefined)
     this.lanes = new Lanes(options.maxWorkers, () => this.drain())
@@ -101,7 +120,7 @@ export class ParallelPool implements Engine {
   readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<Run, unknown> => {
     const place = fiber.getRef(CurrentPlace)
     const group = place !== undefined && place.group.owner === this ? place.group : this.root
-    const encoded = encodeCall(def, args)
+    const encoded = this.encode(def, args)
     if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
     return this.submitRun(def, args, encoded.success, fiber.context, group, this.ownRun(place?.run))
   }
@@ -119,6 +138,7 @@ export class ParallelPool implements Engine {
     group: RunGroup,
     submitter: Run | undefined
   ): Effect.Effect<Run, unknown> {
+    if (submitter?.def.submitsRefused !== undefined) return Effect.die(refused(submitter.def, `submit task "${def.name}"`))
     if (this.root.failure) return Effect.failCause(this.root.failure)
     if (this.closing) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
@@ -331,6 +351,7 @@ export class ParallelPool implements Engine {
 
   /** Inside a task, `join` waits for that task's descendants: a task cannot wait for itself. */
   joinChildren(run: Run): Effect.Effect<void> {
+    if (run.def.submitsRefused !== undefined) return Effect.die(refused(run.def, "use TaskPool.join"))
     const wait = waitUntil(() => run.subtree <= 1 || this.root.failure !== undefined, [
       run.childWaiters ??= [],
       this.idleWaiters
@@ -382,8 +403,10 @@ export class ParallelPool implements Engine {
   readonly group = <A, E, R>(body: Effect.Effect<A, E, R>, collect: Collect): Effect.Effect<GroupOutcome<A>, E, R> =>
     Effect.withFiber((fiber) => {
       if (this.root.failure) return Effect.failCause(this.root.failure) as Effect.Effect<never>
-      const group = this.openGroup(collect)
       const enclosing = fiber.getRef(CurrentPlace)?.run
+      const within = this.ownRun(enclosing)
+      if (within?.def.submitsRefused !== undefined) return Effect.die(refused(within.def, "open a Task.group"))
+      const group = this.openGroup(collect)
       // The body runs in a fiber of its own so that a failing task can interrupt it.
       const bodyFiber = Effect.runForkWith(
         Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
@@ -400,7 +423,7 @@ export class ParallelPool implements Engine {
           // A body that failed or was interrupted on its own stops the group's tasks and fails the group.
           const bodyFailed = bodyExit._tag === "Failure" && group.failure === undefined
           return Effect.andThen(
-            this.settleGroup(group, bodyFailed, this.ownRun(enclosing)),
+            this.settleGroup(group, bodyFailed, within),
             bodyExit._tag === "Failure" ? Effect.failCause(bodyExit.cause) : Effect.succeed(group.outcome(bodyExit.value))
           )
         }),
@@ -459,3 +482,6 @@ export class ParallelPool implements Engine {
     )
   }
 }
+
+/** The defect of a task that may not use the pool (see `TaskDef.submitsRefused`). */
+const refused = (task: TaskDef, what: string): Error => new Error(`Task "${task.name}" cannot ${what}: ${task.submitsRefused}`)

@@ -25,6 +25,8 @@ export interface TaskDef {
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   /** Set for tasks that can run on a worker thread. */
   readonly portable: Portable | undefined
+  /** Set when the task's code may not submit, group or join tasks (an attempt on a cluster runner): why not. */
+  readonly submitsRefused?: string | undefined
 }
 
 /** What a pool does around a run's attempts. */

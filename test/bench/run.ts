@@ -8,15 +8,15 @@
  *   npm run bench -- threads.ts      (one suite)
  *
  * Environment: `BENCH_QUICK`, `BENCH_REPETITIONS` and `BENCH_WARMUPS` (see
- * measure.ts), and each suite's own sizes (see the top of inProcess.ts and
- * threads.ts). Figures are printed, never asserted.
+ * measure.ts), and each suite's own sizes (see the top of inProcess.ts,
+ * threads.ts and cluster.ts). Figures are printed, never asserted.
  */
 import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { machine, quick } from "./measure.ts"
 
-const suites = ["inProcess.ts", "threads.ts"]
+const suites = ["inProcess.ts", "threads.ts", "cluster.ts"]
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : suites
 for (const suite of chosen) if (!suites.includes(suite)) throw new Error(`unknown suite ${suite}; the suites: ${suites.join(", ")}`)
 

@@ -1,34 +1,27 @@
 /**
  * The process-level smoke test: three `effect-lateral runner` processes on
- * loopback sharing one database, attempts sent straight through the
- * `TaskRunner` client from this process. Durable attempts, and the first
- * runner to start a CPU task killed with SIGKILL inside it: every attempt
- * must end with the right result, the task the dead runner held having run
- * again on another one. Volatile attempts, and the next runner inside a CPU
- * task stopped with SIGTERM: every attempt still ends right. Then the last
+ * loopback sharing one database, tasks submitted from this process through
+ * `TaskPool.layerCluster`, the path a program takes. Durable delivery, and
+ * the first runner to start a CPU task killed with SIGKILL inside it: every
+ * task must end with the right result, the task the dead runner held having
+ * run again on another one. Volatile delivery, and the next runner inside a
+ * CPU task stopped with SIGTERM: every task still ends right. Then the last
  * runner, idle, is stopped with SIGTERM and must leave the cluster cleanly.
  *
  * On a temporary SQLite file always; on Postgres too when
  * `LATERAL_TEST_PG_URL` names a database to use.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Schema } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import { Task, TaskPool } from "effect-lateral"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "../../src/internal/cluster/client.ts"
 import * as Deploy from "../../src/internal/cluster/deploy.ts"
-import { taskRunner } from "../../src/internal/cluster/entity.ts"
-import * as Modules from "../../src/internal/cluster/modules.ts"
-import * as Sharding from "../../src/internal/cluster/sharding.ts"
 import { sqlLayer } from "../../src/internal/cluster/storage.ts"
-import type { PortableTaskDef } from "../../src/internal/registry.ts"
 import * as Tasks from "../fixtures/cluster/tasks.ts"
 import { fastFailover, freePort, repoRoot, type RunnerProcess, signal, startRunner, stopAll } from "./runnerProcesses.ts"
-
-const modules = Modules.make(repoRoot)
-const defOf = (task: object) => (task as Record<symbol, PortableTaskDef>)[Symbol.for("effect-lateral/Task")]!
 
 const TINY = 300
 const CPU = 8
@@ -40,25 +33,22 @@ const digest = Tasks.spin(ROUNDS)
 const executions = (log: string) =>
   existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((line) => line.split(" ") as [string, string, string]) : []
 
-/** One attempt of `task(payload)` through `run`, with a fresh attempt id. */
-const attemptWith = (run: (attempt: Client.RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>) => <P>(task: object, payload: P) =>
-  Effect.suspend(() => {
-    const def = defOf(task)
-    const encoded = def.portable.json.encodePayload(payload)
-    return encoded._tag === "Success"
-      ? run({ def, payload: encoded.success as Schema.Json, id: crypto.randomUUID() })
-      : Effect.die(encoded.failure)
-  })
+const range = (length: number) => Array.from({ length }, (_, n) => n)
+
+/** The program's pool: `TaskPool.layerCluster` on the deploy's database, with the runners' lock timings. */
+const pool = (db: string, deploy: Deploy.Deploy, delivery: "durable" | "volatile", key?: (task: string, payload: unknown) => string) =>
+  TaskPool.layerCluster({ db, deploy: deploy.id, delivery, root: repoRoot, sharding: fastFailover, maxWorkers: 64, key })
 
 /**
- * Sends `TINY` tiny and `CPU` CPU attempts with `delivery`; sends `signal`
- * to the first live runner seen inside a CPU task; checks that every attempt
- * ends with its right result (after a SIGKILL, the task the runner was inside
- * finished elsewhere). Returns the runner it stopped, and figures.
+ * Submits `CPU` CPU and `TINY` tiny tasks with `delivery`; sends `signal`
+ * to the first live runner seen inside a CPU task; checks that every task
+ * ends with its right result (after a SIGKILL, the task the runner was
+ * inside finished elsewhere). Returns the runner it stopped, and figures.
  */
 const killOneMidTask = (options: {
+  readonly db: string
   readonly deploy: Deploy.Deploy
-  readonly delivery: Client.Delivery
+  readonly delivery: "durable" | "volatile"
   readonly signal: NodeJS.Signals
   readonly runners: ReadonlyArray<RunnerProcess>
   readonly log: string
@@ -66,19 +56,6 @@ const killOneMidTask = (options: {
   Effect.gen(function*() {
     const { delivery, log } = options
     const tag = delivery === "durable" ? "d" : "v"
-    const attempt = attemptWith(yield* Client.make({ entity: taskRunner(options.deploy), modules, delivery, slots: 64 }))
-    const tiny = Effect.forEach(Array.from({ length: TINY }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `${tag}t${n}`, n }), {
-      concurrency: 8
-    })
-    const answered = new Map<string, number>()
-    const cpu = Effect.forEach(
-      Array.from({ length: CPU }, (_, n) => `${tag}c${n}`),
-      (id) => Effect.tap(attempt(Tasks.cpu, { id, rounds: ROUNDS }), () => Effect.sync(() => answered.set(id, Date.now()))),
-      { concurrency: "unbounded" }
-    )
-    const started = Date.now()
-    const all = yield* Effect.forkChild(Effect.all([tiny, cpu], { concurrency: 2 }))
-
     // The first runner inside a CPU task of this scenario: one it started and has not finished.
     const live = new Map(options.runners.filter((runner) => runner.child.exitCode === null && runner.child.signalCode === null).map((runner) => [String(runner.child.pid), runner]))
     const inside = () => {
@@ -87,16 +64,40 @@ const killOneMidTask = (options: {
       const found = lines.find(([task, id, pid]) => task === "cpu-start" && !finished.has(`${id} ${pid}`))
       return found && { id: found[1], pid: found[2] }
     }
-    yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => inside() !== undefined }), Effect.timeout("60 seconds"))
-    const interrupted = inside()!
-    const victim = live.get(interrupted.pid)!
-    signal(victim, options.signal)
-    const killed = Date.now()
+    const answered = new Map<string, number>()
 
-    const [tinyExits, cpuExits] = yield* Fiber.join(all).pipe(Effect.timeout("90 seconds"))
-    const done = Date.now()
-    tinyExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(n + 1), `${delivery} tiny ${n}: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""}`))
-    cpuExits.forEach((exit, n) => assert.deepStrictEqual(exit, Exit.succeed(digest), `cpu ${n}`))
+    const { figures, victim } = yield* Effect.gen(function*() {
+      const started = Date.now()
+      const cpu = yield* Effect.forEach(range(CPU), (n) => Tasks.cpu({ id: `${tag}c${n}`, rounds: ROUNDS }))
+      const tiny = yield* Effect.forEach(range(TINY), (n) => Tasks.tiny({ id: `${tag}t${n}`, n }))
+      const cpuResults = yield* Effect.forkChild(Effect.forEach(
+        cpu,
+        (handle, n) => Effect.tap(Task.await(handle), () => Effect.sync(() => answered.set(`${tag}c${n}`, Date.now()))),
+        { concurrency: "unbounded" }
+      ))
+
+      yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => inside() !== undefined }), Effect.timeout("60 seconds"))
+      const interrupted = inside()!
+      const victim = live.get(interrupted.pid)!
+      signal(victim, options.signal)
+      const killed = Date.now()
+
+      const tinyResults = yield* Effect.forEach(tiny, Task.await).pipe(Effect.timeout("90 seconds"))
+      const cpuDigests = yield* Fiber.join(cpuResults).pipe(Effect.timeout("90 seconds"))
+      const done = Date.now()
+      assert.deepStrictEqual(tinyResults, range(TINY).map((n) => n + 1), `${delivery}: every tiny task's result`)
+      assert.deepStrictEqual(cpuDigests, range(CPU).map(() => digest), `${delivery}: every CPU task's result`)
+      return {
+        victim: { runner: victim, interrupted },
+        figures: {
+          delivery,
+          signal: options.signal,
+          secondsToKill: (killed - started) / 1000,
+          secondsFromKillToItsTaskResult: (answered.get(interrupted.id)! - killed) / 1000,
+          secondsFromKillToLastResult: (done - killed) / 1000
+        }
+      }
+    }).pipe(Effect.provide(pool(options.db, options.deploy, delivery)))
 
     const runs = new Map<string, Array<string>>()
     for (const [task, id, pid] of executions(log)) {
@@ -104,18 +105,12 @@ const killOneMidTask = (options: {
     }
     assert.strictEqual(runs.size, TINY + CPU, "every task ran")
     if (options.signal === "SIGKILL") {
+      const { interrupted } = victim
       assert.isFalse(runs.get(interrupted.id)!.includes(interrupted.pid), `${interrupted.id} never finished on the killed runner`)
     }
     return {
-      victim,
-      figures: {
-        delivery,
-        signal: options.signal,
-        secondsToKill: (killed - started) / 1000,
-        secondsFromKillToItsTaskResult: (answered.get(interrupted.id)! - killed) / 1000,
-        secondsFromKillToLastResult: (done - killed) / 1000,
-        ranMoreThanOnce: [...runs.values()].filter((pids) => pids.length > 1).length
-      }
+      victim: victim.runner,
+      figures: { ...figures, ranMoreThanOnce: [...runs.values()].filter((pids) => pids.length > 1).length }
     }
   })
 
@@ -145,21 +140,30 @@ const smoke = (db: string, deploy: Deploy.Deploy) =>
     ).pipe(Effect.orElseSucceed((): Array<string> => []))
 
     const figures = yield* Effect.gen(function*() {
-      // Ready: every runner has registered, and an attempt to each of the 64 entities has come back.
+      // Ready: every runner has registered.
       const addresses = runners.map((runner) => runner.address).sort()
       yield* Effect.gen(function*() {
         while ((yield* registered).join() !== addresses.join()) yield* Effect.sleep("200 millis")
       }).pipe(Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`runners did not start\n${outputs()}`)) }))
-      const attempt = attemptWith(yield* Client.make({ entity: taskRunner(deploy), modules, delivery: "volatile", slots: 64 }))
-      yield* Effect.forEach(Array.from({ length: 64 }, (_, n) => n), (n) => attempt(Tasks.tiny, { id: `w${n}`, n }), { concurrency: 64 })
 
-      const durable = yield* killOneMidTask({ deploy, delivery: "durable", signal: "SIGKILL", runners, log })
-      const volatile = yield* killOneMidTask({ deploy, delivery: "volatile", signal: "SIGTERM", runners, log })
+      // Tasks with the same routing key run on the same runner.
+      const byKey = (_: string, payload: unknown) => `key-${(payload as { readonly n: number }).n % 3}`
+      const keyed = yield* Effect.gen(function*() {
+        const handles = yield* Effect.forEach(range(30), (n) => Tasks.tiny({ id: `k${n}`, n }))
+        return yield* Effect.forEach(handles, Task.await)
+      }).pipe(Effect.provide(pool(db, deploy, "volatile", byKey)))
+      assert.deepStrictEqual(keyed, range(30).map((n) => n + 1))
+      const pidsByKey = new Map<number, Set<string>>()
+      for (const [, id, pid] of executions(log).filter(([, id]) => id.startsWith("k"))) {
+        const key = Number(id.slice(1)) % 3
+        pidsByKey.set(key, (pidsByKey.get(key) ?? new Set()).add(pid))
+      }
+      assert.deepStrictEqual([...pidsByKey.values()].map((pids) => pids.size), [1, 1, 1], "one runner per key")
+
+      const durable = yield* killOneMidTask({ db, deploy, delivery: "durable", signal: "SIGKILL", runners, log })
+      const volatile = yield* killOneMidTask({ db, deploy, delivery: "volatile", signal: "SIGTERM", runners, log })
       return { durable, volatile }
-    }).pipe(
-      Effect.provide(Sharding.client({ deploy, db, sharding: fastFailover })),
-      Effect.tapCause(() => Effect.sync(() => console.error(outputs())))
-    )
+    }).pipe(Effect.tapCause(() => Effect.sync(() => console.error(outputs()))))
     console.log(JSON.stringify([figures.durable.figures, figures.volatile.figures]))
 
     // SIGTERM: the last runner leaves the cluster (unregisters, releases its shards) and exits with 0.

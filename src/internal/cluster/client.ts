@@ -49,6 +49,9 @@ export interface RemoteAttempt {
   readonly key?: string | undefined
 }
 
+/** Runs one attempt remotely; the effect never fails: the attempt's outcome is the exit. */
+export type Send = (attempt: RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>
+
 /**
  * The function that runs one attempt remotely. Its effect never fails: the
  * attempt's outcome, whatever it is, is the exit it returns.
@@ -61,7 +64,7 @@ export interface RemoteAttempt {
  * const exit = yield* attempt({ def, payload: payload.success, id: `${runId}/${n}` })
  * ```
  */
-export const make = (options: ClientOptions): Effect.Effect<(attempt: RemoteAttempt) => Effect.Effect<Exit.Exit<unknown, unknown>>, never, Sharding> =>
+export const make = (options: ClientOptions): Effect.Effect<Send, never, Sharding> =>
   Effect.map(options.entity.client, (clientFor) => {
     const slotClients = Array.from({ length: options.slots }, (_, slot) => clientFor(`slot-${slot}`))
     const durable = options.delivery === "durable"
@@ -88,6 +91,22 @@ export const make = (options: ClientOptions): Effect.Effect<(attempt: RemoteAtte
         })
         return send
       })
+  })
+
+/**
+ * Completes once a runner of the deploy has answered a ping: the cluster has
+ * a runner, and this client has read which runner holds which shard. Until
+ * then a durable request would be stored but notified to no runner, and wait
+ * for a runner's next storage poll (`entityMessagePollInterval`, 10 s by
+ * default). A failed ping (storage down, a full mailbox) is sent again.
+ */
+export const reachable = (entity: TaskRunner): Effect.Effect<void, never, Sharding> =>
+  Effect.flatMap(entity.client, (clientFor) => {
+    const ping: Effect.Effect<void> = Effect.catchCause(
+      clientFor("ping").Ping(),
+      () => Effect.andThen(Effect.sleep(resendDelay), ping)
+    )
+    return ping
   })
 
 /** How long to wait before sending again an attempt its runner interrupted: the runner is leaving. */

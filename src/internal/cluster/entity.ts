@@ -15,7 +15,7 @@
  *   the submitter restarted) gets the first reply instead of a second run.
  *
  * Both are at-least-once: a runner that dies mid-task leaves the task to run
- * again elsewhere.
+ * again elsewhere. `Ping` tells a client that the cluster can take requests.
  *
  * @internal
  */
@@ -48,12 +48,19 @@ export const RunDurable = Rpc.make("RunDurable", {
   primaryKey: ({ id }) => id
 }).annotate(ClusterSchema.Persisted, true)
 
+/**
+ * Answered by any runner, volatile: a client whose ping came back knows which
+ * runner holds which shard. (A durable request sent before that is stored
+ * but notified to no runner: it waits for a runner's next storage poll.)
+ */
+export const Ping = Rpc.make("Ping")
+
 /** The entity's type name, the same for every deploy (the shard group tells deploys apart). */
 export const entityType = "effect-lateral/TaskRunner"
 
 /** The entity of one deploy: its entity ids map to that deploy's shard group. */
 export const taskRunner = (deploy: Deploy) =>
-  Entity.make(entityType, [Run, RunDurable]).annotate(ClusterSchema.ShardGroup, () => deploy.name)
+  Entity.make(entityType, [Run, RunDurable, Ping]).annotate(ClusterSchema.ShardGroup, () => deploy.name)
 
 export type TaskRunner = ReturnType<typeof taskRunner>
 

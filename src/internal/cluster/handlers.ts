@@ -24,6 +24,7 @@ import { TaskPayloadError } from "../../TaskError.ts"
 import type { Service as TaskPoolService } from "../../TaskPool.ts"
 import { TaskPool } from "../../TaskPool.ts"
 import { libraryCodec } from "../portable.ts"
+import { CurrentPlace } from "../run.ts"
 import { lookup, type PortableTaskDef } from "../registry.ts"
 import type { TaskDef } from "../taskDef.ts"
 import type { WireExit } from "../wire.ts"
@@ -44,7 +45,7 @@ export const layer = (entity: TaskRunner, options: HandlerOptions): Layer.Layer<
   entity.toLayer(
     TaskPool.useSync((pool) => {
       const handle = ({ payload }: { readonly payload: Attempt }) => runAttempt(pool, options, payload)
-      return entity.of({ Run: handle, RunDurable: handle })
+      return entity.of({ Run: handle, RunDurable: handle, Ping: () => Effect.void })
     }),
     // Every request is independent: an entity id only spreads requests over the shards.
     { concurrency: "unbounded" }
@@ -74,6 +75,11 @@ const runAttempt = (pool: TaskPoolService, options: HandlerOptions, request: Att
     return Effect.map(
       Effect.exit(pool.group(attempt, undefined)),
       (exit) => json(codec.encodeExit(Exit.map(exit, (outcome) => outcome.value)))
+    ).pipe(
+      // The task sees the runner's pool, outside any task, whatever fiber the cluster runs the handler in (on an
+      // in-memory cluster, the sender's, with the sender's pool and place).
+      Effect.provideService(TaskPool, pool),
+      Effect.provideService(CurrentPlace, undefined)
     )
   })
 
@@ -88,12 +94,24 @@ const served = (options: HandlerOptions, request: Attempt): PortableTaskDef | un
   return lookup(url, request.name)
 }
 
+/**
+ * Why a task on a runner may not submit tasks, in this version: they would
+ * run on that runner's pool alone, outside the submitter's groups, its
+ * failure handling, its back-pressure and its stats.
+ */
+const submitsRefused = "it runs on a cluster runner, and tasks on runners cannot submit tasks in this version of effect-lateral " +
+  "(they would run on that runner alone, outside the submitting program's groups, failure handling and stats). " +
+  "Submit the tasks from the program, or do their work inside this task"
+
 const single = new WeakMap<TaskDef, TaskDef>()
 
-/** The task without its `timeout` and `retry`: the submitter applies them around the remote call. */
+/**
+ * The task without its `timeout` and `retry` (the submitter applies them
+ * around the remote call), and whose code may not submit tasks.
+ */
 const oneAttempt = (def: PortableTaskDef): TaskDef => {
   let once = single.get(def)
-  if (once === undefined) single.set(def, once = { ...def, timeout: undefined, retry: undefined })
+  if (once === undefined) single.set(def, once = { ...def, timeout: undefined, retry: undefined, submitsRefused })
   return once
 }
 

@@ -1,8 +1,9 @@
 /**
  * A runner: a process that serves `TaskRunner` for one deploy. At start it
  * imports its task modules (a module that cannot be imported, or declares no
- * portable task, fails the start); then it joins the cluster and runs the
- * tasks it is sent on its own pool, with worker threads.
+ * portable task, fails the start) and starts its worker threads (so that the
+ * first task it is sent does not wait for them); then it joins the cluster
+ * and runs the tasks it is sent on its own pool.
  *
  * Layers are ordered so that shutdown goes the right way: the entity stops
  * first (its running attempts are interrupted; durable ones stay in storage
@@ -18,7 +19,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { RunnerOptions } from "../../TaskPool.ts"
-import { layer as poolLayer } from "../../TaskPool.ts"
+import { layer as poolLayer, TaskPool } from "../../TaskPool.ts"
 import { tasksOf } from "../registry.ts"
 import * as Deploy from "./deploy.ts"
 import { taskRunner } from "./entity.ts"
@@ -40,12 +41,29 @@ export const layer = (options: RunnerOptions): Layer.Layer<never, SocketServerEr
       `Runner ${host}:${options.port} of deploy "${deploy.id}" serves ` +
         served.map(({ name, tasks }) => `${name} (${tasks.join(", ")})`).join("; ")
     )
+    const address = `${host}:${options.port}`
     const member = Sharding.runner({ deploy, db: options.db, sharding: options.sharding, host, port: options.port, listenHost: options.listenHost })
-    return Handlers.layer(taskRunner(deploy), { modules, runner: `${host}:${options.port}` }).pipe(
+    return Handlers.layer(taskRunner(deploy), { modules, runner: address }).pipe(
       Layer.provide(member),
-      Layer.provide(poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers }))
+      Layer.provide(Layer.provideMerge(report(address), poolLayer({ threads: options.threads, maxWorkers: options.maxWorkers, warmUp: true })))
     )
   }))
+
+/**
+ * Logs what the runner ran once it has left the cluster (its requests have
+ * ended), before its pool closes: an operator's summary, and how the demo
+ * tells which runner ran how many tasks.
+ */
+const report = (address: string): Layer.Layer<never, never, TaskPool> =>
+  Layer.effectDiscard(TaskPool.use((pool) =>
+    Effect.addFinalizer(() =>
+      Effect.flatMap(pool.stats, (stats) =>
+        Effect.logInfo(
+          `Runner ${address} ran ${stats.succeeded + stats.failed + stats.interrupted} tasks: ` +
+            `${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.interrupted} interrupted`
+        ))
+    )
+  ))
 
 /** Imports a task module given as a path or a file URL; returns its name and its tasks. */
 const importModule = (modules: Modules.ModuleNames, module: string) =>
