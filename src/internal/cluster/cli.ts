@@ -13,8 +13,8 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Command, Flag } from "effect/cli"
 import * as ShardingConfig from "effect/cluster/ShardingConfig"
-import type { ShardingSettings } from "../../TaskPool.ts"
-import * as Runner from "./runner.ts"
+import { runner as runnerLayer } from "../../TaskPool.ts"
+import type { ShardingSettings } from "./options.ts"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -107,7 +107,7 @@ const shardingSettings = (pairs: Record<string, string>): Effect.Effect<Sharding
 export const runner = Command.make("runner", flags, (options) =>
   Effect.gen(function*() {
     const sharding = yield* Option.match(options.sharding, { onNone: () => Effect.succeed(undefined), onSome: shardingSettings })
-    return yield* Layer.launch(Runner.layer({
+    return yield* Layer.launch(runnerLayer({
       port: options.port,
       host: options.host,
       listenHost: Option.getOrUndefined(options.listenHost),

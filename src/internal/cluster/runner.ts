@@ -18,8 +18,8 @@ import type { SocketServerError } from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import type { RunnerOptions } from "../../TaskPool.ts"
-import { layer as poolLayer, TaskPool } from "../../TaskPool.ts"
+import { TaskPool } from "../service.ts"
+import type { RunnerOptions } from "./options.ts"
 import { tasksOf } from "../registry.ts"
 import * as Deploy from "./deploy.ts"
 import { taskRunner } from "./entity.ts"
@@ -28,7 +28,11 @@ import * as Modules from "./modules.ts"
 import * as Sharding from "./sharding.ts"
 
 /** The runner described by `options`, for as long as the layer's scope lasts. */
-export const layer = (options: RunnerOptions): Layer.Layer<never, SocketServerError | SqlError> =>
+export const layer = (
+  options: RunnerOptions,
+  /** `TaskPool.layer`, given by `TaskPool.runner` so that this module does not import it. */
+  poolLayer: (options: { readonly threads: number | undefined; readonly maxWorkers: number | undefined; readonly warmUp: true }) => Layer.Layer<TaskPool>
+): Layer.Layer<never, SocketServerError | SqlError> =>
   Layer.unwrap(Effect.gen(function*() {
     const deploy = Deploy.make(options.deploy)
     const host = options.host ?? "localhost"

@@ -27,7 +27,7 @@ import * as SqlRunnerStorage from "effect/cluster/SqlRunnerStorage"
 import * as RpcSerialization from "effect/rpc/RpcSerialization"
 import type { SocketServerError } from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
-import type { ShardingSettings } from "../../TaskPool.ts"
+import type { ShardingSettings } from "./options.ts"
 import type { Deploy } from "./deploy.ts"
 import { sqlLayer } from "./storage.ts"
 
