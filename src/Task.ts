@@ -21,10 +21,12 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
 import { type Engine, type Handle as RunHandle, HandleKey } from "./internal/engine.ts"
 import { durationOf, expected } from "./internal/options.ts"
 import { Portable } from "./internal/portable.ts"
@@ -178,14 +180,28 @@ export const make: {
   const def: TaskDef = { name, run: runner(fn, portable), timeout, retry: options?.retry, portable }
   if (portable) register(def as PortableTaskDef)
   // The hot path: one effect per call, the pool read straight from the fiber.
-  const task = (...args: ReadonlyArray<unknown>) =>
-    Effect.withFiber((fiber) => Context.getUnsafe(fiber.context, TaskPool).submit(fiber, def, args))
+  const task = (...args: ReadonlyArray<unknown>) => Effect.withFiber((fiber) => poolOf(fiber).submit(fiber, def, args))
   Object.defineProperty(task, "name", { value: name })
   Object.defineProperty(task, TypeId, { value: def })
   return task as unknown as Task<ReadonlyArray<unknown>, unknown, unknown, unknown>
 }
 
 type PortableOptionsOf = ConstructorParameters<typeof Portable>[1]
+
+// A loop submits from one fiber, whose context does not change between calls: the last lookup is
+// kept (contexts are immutable, so the same context always holds the same pool).
+let lastContext: Context.Context<never> | undefined = undefined
+let lastPool: Engine | undefined = undefined
+
+/** The pool in the fiber's context. */
+const poolOf = (fiber: Fiber.Fiber<unknown, unknown>): Engine => {
+  const context = fiber.context
+  if (context !== lastContext) {
+    lastPool = Context.getUnsafe(context, TaskPool)
+    lastContext = context
+  }
+  return lastPool!
+}
 
 /** One attempt in this thread; a portable task's layer is a worker-local resource. */
 const runner = (
@@ -325,6 +341,88 @@ export const group: {
         results: (task: Task<any, any, any, any>) => outcome.successesOf(task[TypeId])
       }))
     return Effect.withSpan(result, "Task.group")
+  }
+)
+
+/**
+ * Options of `Task.forEach`. `discard: true`: keep no results (the call
+ * returns `void`), so memory stays bounded by the tasks running at once
+ * however many items there are.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ForEachOptions {
+  readonly discard?: boolean | undefined
+}
+
+/**
+ * Runs a one-argument task once per item, as a group, and returns the results
+ * in the order of the items (or nothing, with `discard: true`).
+ *
+ * Items are taken one at a time as the pool's lanes free up, from an
+ * `Iterable` (an array, a generator) or a `Stream`, so only the items running
+ * at once are in memory. It costs about what `Effect.forEach` costs: use it
+ * instead of a loop of `yield* task(item)` over many items.
+ *
+ * It is a `Task.group`: it waits for every item and everything they submit;
+ * the first failure stops the rest (items not yet taken are never taken) and
+ * fails the call with that error, which the caller can handle. A stream's
+ * failure does the same. Under `TaskPool.serial` the items run inline, in
+ * order.
+ *
+ * **Example** (Transform every record, keep the results in order)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskPool } from "effect-lateral"
+ *
+ * const double = Task.make("double", (n: number) => Effect.succeed(n * 2))
+ *
+ * const program = Effect.gen(function*() {
+ *   const doubled = yield* Task.forEach([1, 2, 3], double) // [2, 4, 6]
+ * }).pipe(Effect.provide(TaskPool.layer()))
+ * ```
+ *
+ * **Example** (Load a stream of records, keep nothing)
+ *
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Task } from "effect-lateral"
+ *
+ * const load = Task.make("load", (id: number) => Effect.log(`loaded ${id}`))
+ *
+ * const program = Stream.range(1, 1_000_000).pipe(Task.forEach(load, { discard: true }))
+ * ```
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const forEach: {
+  <I, A, E, R>(
+    task: Task<[I], A, E, R>,
+    options: ForEachOptions & { readonly discard: true }
+  ): <EI = never, RI = never>(items: Iterable<I> | Stream.Stream<I, EI, RI>) => Effect.Effect<void, E | EI, R | RI | TaskPool>
+  <I, A, E, R>(
+    task: Task<[I], A, E, R>,
+    options?: ForEachOptions & { readonly discard?: false | undefined }
+  ): <EI = never, RI = never>(items: Iterable<I> | Stream.Stream<I, EI, RI>) => Effect.Effect<Array<A>, E | EI, R | RI | TaskPool>
+  <I, A, E, R, EI = never, RI = never>(
+    items: Iterable<I> | Stream.Stream<I, EI, RI>,
+    task: Task<[I], A, E, R>,
+    options: ForEachOptions & { readonly discard: true }
+  ): Effect.Effect<void, E | EI, R | RI | TaskPool>
+  <I, A, E, R, EI = never, RI = never>(
+    items: Iterable<I> | Stream.Stream<I, EI, RI>,
+    task: Task<[I], A, E, R>,
+    options?: ForEachOptions & { readonly discard?: false | undefined }
+  ): Effect.Effect<Array<A>, E | EI, R | RI | TaskPool>
+} = dual(
+  (args) => !isTask(args[0]),
+  (items: Iterable<unknown> | Stream.Stream<unknown, unknown, unknown>, task: Task<[unknown], unknown, unknown, unknown>, options?: ForEachOptions) => {
+    const def = task[TypeId]
+    const keep = options?.discard !== true
+    return Effect.withFiber((fiber) => poolOf(fiber).forEach(fiber, def, items, keep))
   }
 )
 

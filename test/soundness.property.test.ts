@@ -1,6 +1,7 @@
 /**
- * A randomized property over generated programs: task trees that fan out,
- * await, group, join, time out, fail, die, use worker-local instances and are
+ * A randomized property over generated programs: task trees that fan out
+ * (one call at a time, or `Task.forEach`), await, group, join, time out, fail,
+ * die, use worker-local instances and are
  * interrupted at a random moment, under `maxWorkers` 1 to 3. For every case:
  *
  * - the program settles (on the test clock, within a bound);
@@ -31,6 +32,7 @@ type Step =
   | { readonly _tag: "detached"; readonly child: Spec; readonly delay: number }
   | { readonly _tag: "await"; readonly child: Spec; readonly handle: boolean }
   | { readonly _tag: "group"; readonly children: ReadonlyArray<Spec>; readonly handle: boolean }
+  | { readonly _tag: "forEach"; readonly children: ReadonlyArray<Spec>; readonly handle: boolean }
   | { readonly _tag: "join" }
   | { readonly _tag: "fail" }
   | { readonly _tag: "die" }
@@ -55,8 +57,8 @@ interface Case {
 }
 
 /** What a step may be, weighted by repetition: the program around the tasks, a task, a task at the deepest level. */
-const programKinds = ["spawn", "spawn", "spawn", "await", "group", "group", "join", "join", "fail", "impatient"] as const
-const taskKinds = ["work", "work", "local", "spawn", "detached", "detached", "await", "group", "join", "fail", "impatient"] as const
+const programKinds = ["spawn", "spawn", "spawn", "await", "group", "group", "forEach", "join", "join", "fail", "impatient"] as const
+const taskKinds = ["work", "work", "local", "spawn", "detached", "detached", "await", "group", "forEach", "join", "fail", "impatient"] as const
 const leafKinds = ["work", "local"] as const
 
 /**
@@ -95,7 +97,8 @@ const build = (choices: ReadonlyArray<number>): Case => {
           result.push({ _tag: "await", child: spec(depth + 1), handle: next(2) === 0 })
           break
         case "group":
-          result.push({ _tag: "group", children: children(depth), handle: next(2) === 0 })
+        case "forEach":
+          result.push({ _tag: kind, children: children(depth), handle: next(2) === 0 })
           break
         case "join":
           result.push({ _tag: "join" })
@@ -206,33 +209,62 @@ const runCase = (c: Case) =>
         until: () => seen.runs.some((run) => run.call === call && finished(run.handle))
       }))
 
+    /** One attempt of `call` running `spec`'s steps; `ended` runs once it has. */
+    const attempt = (spec: Spec, call: number, ended: Effect.Effect<void> = Effect.void) =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        yield* interpret(spec.steps, call).pipe(
+          Effect.onExit(() =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                // A finished attempt gives its instance back.
+                const instance = seen.instances.get(call)
+                if (instance?.owner === call) instance.owner = undefined
+                if (spec.timeout !== undefined && now - started > spec.timeout + slack) {
+                  seen.problems.push(`an attempt of call ${call} ran ${now - started} ms, past its ${spec.timeout} ms timeout`)
+                }
+              })
+            ).pipe(Effect.andThen(ended))
+          )
+        )
+      })
+
     const tasks = new Map<Spec, Task.Task<[number], void, unknown, never>>()
     const taskOf = (spec: Spec): Task.Task<[number], void, unknown, never> => {
       let task = tasks.get(spec)
       if (task === undefined) {
-        task = Task.make(
-          "node",
-          (call: number) =>
-            Effect.gen(function*() {
-              const started = yield* Clock.currentTimeMillis
-              yield* interpret(spec.steps, call).pipe(
-                Effect.onExit(() =>
-                  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                    Effect.sync(() => {
-                      // A finished attempt gives its instance back.
-                      const instance = seen.instances.get(call)
-                      if (instance?.owner === call) instance.owner = undefined
-                      if (spec.timeout !== undefined && now - started > spec.timeout + slack) {
-                        seen.problems.push(`an attempt of call ${call} ran ${now - started} ms, past its ${spec.timeout} ms timeout`)
-                      }
-                    })
-                  )
-                )
-              )
-            }),
-          { timeout: spec.timeout, retry: spec.retry ? Schedule.recurs(1) : undefined }
-        ) as unknown as Task.Task<[number], void, unknown, never>
+        task = Task.make("node", (call: number) => attempt(spec, call), {
+          timeout: spec.timeout,
+          retry: spec.retry ? Schedule.recurs(1) : undefined
+        }) as unknown as Task.Task<[number], void, unknown, never>
         tasks.set(spec, task)
+      }
+      return task
+    }
+
+    /**
+     * The task `Task.forEach` maps over a step's children (one task, so one
+     * timeout for all, and no retry): each item records itself as a call, and
+     * as finished once its attempt has ended (a little before its run has).
+     */
+    interface Item {
+      readonly spec: Spec
+      readonly parent: number
+    }
+    const itemTasks = new Map<number | undefined, Task.Task<[Item], void, unknown, never>>()
+    const itemTaskOf = (timeout: number | undefined) => {
+      let task = itemTasks.get(timeout)
+      if (task === undefined) {
+        task = Task.make("item", (item: Item) =>
+          Effect.suspend(() => {
+            const call = seen.newCall()
+            const handle = { exit: undefined as unknown }
+            seen.runs.push({ call, parent: item.parent, handle: handle as unknown as Task.Handle<unknown, unknown> })
+            return attempt({ ...item.spec, timeout }, call, Effect.sync(() => {
+              handle.exit = true
+            }))
+          }), { timeout }) as unknown as Task.Task<[Item], void, unknown, never>
+        itemTasks.set(timeout, task)
       }
       return task
     }
@@ -291,6 +323,13 @@ const runCase = (c: Case) =>
               Effect.tapError((error) => checkFailFast(error))
             )
             return step.handle ? Effect.ignore(grouped) : grouped
+          }
+          case "forEach": {
+            const items = step.children.map((spec) => ({ spec, parent: call }))
+            const each = Task.forEach(items, itemTaskOf(step.children[0]!.timeout), { discard: true }).pipe(
+              Effect.tapError((error) => checkFailFast(error))
+            )
+            return step.handle ? Effect.ignore(each) : each
           }
           case "join":
             return Effect.suspend(() => {

@@ -7,6 +7,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { Stats } from "./stats.ts"
 import type { TaskDef } from "./taskDef.ts"
 
@@ -19,6 +20,13 @@ export interface Engine {
     args: ReadonlyArray<unknown>
   ) => Effect.Effect<Handle<unknown, unknown>, unknown>
   readonly await: (handle: Handle<unknown, unknown>) => Effect.Effect<unknown, unknown>
+  /** Runs `task` once per item, as a group; returns the results by item when `keep`. */
+  readonly forEach: (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    task: TaskDef,
+    items: Items,
+    keep: boolean
+  ) => Effect.Effect<Array<unknown> | undefined, unknown, unknown>
   /** Runs `body` as a group; keeps the successes of the tasks in `collect`. */
   readonly group: <A, E, R>(body: Effect.Effect<A, E, R>, collect: Collect) => Effect.Effect<GroupOutcome<A>, E, R>
   readonly join: Effect.Effect<void>
@@ -29,6 +37,9 @@ export interface Engine {
   /** Runs `reporter` beside the pool; the pool's close waits for it to end (after `closed`). */
   readonly watch: (reporter: Effect.Effect<void>) => Effect.Effect<void>
 }
+
+/** The items of a `Task.forEach`. */
+export type Items = Iterable<unknown> | Stream.Stream<unknown, unknown, unknown>
 
 /** The tasks whose successes a group keeps, or `undefined` for none. */
 export type Collect = ReadonlySet<TaskDef> | undefined

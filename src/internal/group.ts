@@ -41,6 +41,8 @@ export class Group<R extends Linked<R>> {
   closed = false
   /** Set once the group's body failed or was interrupted: its tasks are being stopped. */
   stopping = false
+  /** A `Task.forEach`'s results, by item, when its caller keeps them. */
+  ordered: Array<unknown> | undefined = undefined
   /** The successes kept for `results`, for the tasks the program asked for. */
   private readonly successes: Map<TaskDef, Array<unknown>> | undefined
 

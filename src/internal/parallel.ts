@@ -19,16 +19,18 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as WorkerThreads from "node:worker_threads"
 import { PoolTimeoutError, type TaskPayloadError } from "../TaskError.ts"
 import { Answers } from "./answers.ts"
-import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
+import type { Collect, Engine, GroupOutcome, Handle, Items } from "./engine.ts"
 import type { Executor } from "./executor.ts"
+import { Feed, noItem } from "./forEach.ts"
 import { Group } from "./group.ts"
 import { Joins } from "./joins.ts"
 import { Lanes } from "./lanes.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
-import { CurrentPlace, Run, type RunGroup } from "./run.ts"
+import { CurrentPlace, type Place, Run, type RunGroup } from "./run.ts"
 import { Counters, type Stats } from "./stats.ts"
 import { type AttemptHooks, attempts, encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
 import * as Threads from "./threads.ts"
@@ -117,8 +119,16 @@ export class ParallelPool implements Engine {
   // ---------------------------------------------------------------------------
   // submit, start, complete
 
+  // A loop submits from one fiber, whose context does not change between calls: its last place is kept.
+  private lastContext: Context.Context<never> | undefined = undefined
+  private lastPlace: Place | undefined = undefined
+
   readonly submit = (fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, args: ReadonlyArray<unknown>): Effect.Effect<Run, unknown> => {
-    const place = fiber.getRef(CurrentPlace)
+    if (fiber.context !== this.lastContext) {
+      this.lastPlace = fiber.getRef(CurrentPlace)
+      this.lastContext = fiber.context
+    }
+    const place = this.lastPlace
     const group = place !== undefined && place.group.owner === this ? place.group : this.root
     const encoded = this.encode(def, args)
     if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
@@ -138,14 +148,8 @@ export class ParallelPool implements Engine {
     group: RunGroup,
     submitter: Run | undefined
   ): Effect.Effect<Run, unknown> {
-    if (submitter?.def.submitsRefused !== undefined) return Effect.die(refused(submitter.def, `submit task "${def.name}"`))
-    if (this.root.failure) return Effect.failCause(this.root.failure)
-    if (this.closing) return Effect.die(new Error(`Task "${def.name}" was submitted after its TaskPool closed`))
-    if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
-    if (group.failure) return Effect.failCause(group.failure)
-    // A group or task being stopped takes no more tasks: the submitter (say, a finalizer) belongs to
-    // what is being stopped.
-    if (group.stopping || (submitter !== undefined && (submitter.stopped || submitter.timedOut))) return Effect.interrupt
+    const refusal = this.refusal(def, group, submitter)
+    if (refusal !== undefined) return refusal
     const run = new Run(this, def, args, encoded, context, group, this.joins.parentFor(submitter))
     this.counters.submitted++
     this.pending++
@@ -170,6 +174,19 @@ export class ParallelPool implements Engine {
     return Effect.andThen(this.lanes.without(submitter, started), submitted)
   }
 
+  /** Why `submitter` may not submit `def` into `group` now, as the effect that says so; undefined if it may. */
+  private refusal(def: TaskDef, group: RunGroup, submitter: Run | undefined): Effect.Effect<never, unknown> | undefined {
+    if (submitter?.def.submitsRefused !== undefined) return Effect.die(refused(submitter.def, `submit task "${def.name}"`))
+    if (this.root.failure) return Effect.failCause(this.root.failure)
+    if (this.closing) return Effect.die(submittedAfterClose(def))
+    if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
+    if (group.failure) return Effect.failCause(group.failure)
+    // A group or task being stopped takes no more tasks: the submitter (say, a finalizer) belongs to
+    // what is being stopped.
+    if (group.stopping || (submitter !== undefined && (submitter.stopped || submitter.timedOut))) return Effect.interrupt
+    return undefined
+  }
+
   private enqueue(run: Run): void {
     this.queued++
     if (this.queueTail) this.queueTail.nextQueued = run
@@ -177,20 +194,47 @@ export class ParallelPool implements Engine {
     this.queueTail = run
   }
 
-  /** Starts queued runs on free lanes; a loop, so runs that finish synchronously do not recurse. */
+  /**
+   * Starts queued runs on free lanes, then the items of `Task.forEach` feeds;
+   * a loop, so runs that finish synchronously do not recurse. A feed whose
+   * items finish synchronously could hold the thread for as long as it has
+   * items: after `feedBudget` items the loop lets other work run first.
+   */
   private drain(): void {
     if (this.draining) return
     this.draining = true
-    while (this.queueHead !== undefined && this.lanes.available) {
+    let budget = feedBudget
+    while (this.lanes.available) {
       const run = this.queueHead
-      this.queueHead = run.nextQueued
-      if (this.queueHead === undefined) this.queueTail = undefined
-      run.nextQueued = undefined
-      this.queued--
-      this.lanes.assign(run)
-      this.start(run)
+      if (run !== undefined) {
+        this.queueHead = run.nextQueued
+        if (this.queueHead === undefined) this.queueTail = undefined
+        run.nextQueued = undefined
+        this.queued--
+        this.lanes.assign(run)
+        this.start(run)
+        continue
+      }
+      const feeds = this.feeds
+      if (feeds.length === 0) break
+      if (budget-- === 0) {
+        this.drainSoon()
+        break
+      }
+      this.startNext(feeds[feeds.length - 1]!)
     }
     this.draining = false
+  }
+
+  private drainScheduled = false
+
+  private drainSoon(): void {
+    if (this.drainScheduled) return
+    this.drainScheduled = true
+    setImmediate(() => {
+      this.drainScheduled = false
+      this.drain()
+    })
   }
 
   private start(run: Run): void {
@@ -254,8 +298,10 @@ export class ParallelPool implements Engine {
     this.pending--
     group.pending--
     const failure = this.counters.finished(exit)
-    if (exit._tag === "Success") group.recordSuccess(run.def, exit.value)
-    else if (failure) this.fail(group, failure, run.def)
+    if (exit._tag === "Success") {
+      if (run.item >= 0) group.ordered![run.item] = exit.value
+      else group.recordSuccess(run.def, exit.value)
+    } else if (failure) this.fail(group, failure, run.def)
     this.joins.settle(run)
     wakeAll(run.waiters)
     if (group.pending === 0) wakeAll(group.waiters)
@@ -433,6 +479,110 @@ export class ParallelPool implements Engine {
     })
 
   // ---------------------------------------------------------------------------
+  // Task.forEach
+
+  /**
+   * Feeds that may have items to start; the pool takes from the newest first,
+   * so that a fan-out inside an item finishes before the outer one takes more
+   * lanes.
+   */
+  private readonly feeds: Array<Feed> = []
+
+  readonly forEach = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    def: TaskDef,
+    items: Items,
+    keep: boolean
+  ): Effect.Effect<Array<unknown> | undefined, unknown> => {
+    const place = fiber.getRef(CurrentPlace)
+    const submitter = this.ownRun(place?.run)
+    const refusal = this.refusal(def, place !== undefined && place.group.owner === this ? place.group : this.root, submitter)
+    if (refusal !== undefined) return refusal
+    const group = this.openGroup(undefined)
+    const feed = new Feed(def, fiber.context, group, submitter, items, keep)
+    if (Stream.isStream(items)) feed.produce(items, () => this.activate(feed), (exit) => this.produced(feed, exit))
+    else this.activate(feed)
+    const settled = waitUntil(() => group.pending === 0, [group.waiters])
+    const settledOrFailed = waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters])
+    const outcome = Effect.suspend(() => {
+      if (group.failure === undefined) return Effect.succeed(group.ordered)
+      this.endFeed(feed)
+      return Effect.andThen(settled, Effect.failCause(group.failure))
+    })
+    const stop = Effect.suspend(() => {
+      this.endFeed(feed)
+      group.stopping = true
+      this.interruptRuns(group)
+      return settled
+    })
+    return Effect.andThen(this.lanes.without(submitter, settledOrFailed), outcome).pipe(
+      Effect.onInterrupt(() => stop),
+      Effect.ensuring(Effect.sync(() => {
+        this.endFeed(feed)
+        this.closeGroup(group)
+      }))
+    )
+  }
+
+  /** Starts `feed`'s next item on a free lane; a feed with no item ready leaves the list until it has one. */
+  private startNext(feed: Feed): void {
+    const group = feed.group
+    if (this.closing && group.failure === undefined) this.fail(group, Cause.die(submittedAfterClose(feed.def)), feed.def)
+    if (group.failure !== undefined || group.stopping) return this.endFeed(feed)
+    let item: unknown
+    try {
+      item = feed.take()
+    } catch (defect) {
+      this.endFeed(feed)
+      return this.fail(group, Cause.die(defect), undefined)
+    }
+    if (item === noItem) return feed.ended ? this.endFeed(feed) : this.deactivate(feed)
+    const args = [item]
+    const encoded = this.encode(feed.def, args)
+    if (Result.isFailure(encoded)) {
+      this.endFeed(feed)
+      return this.fail(group, Cause.fail(encoded.failure), feed.def)
+    }
+    const run = new Run(this, feed.def, args, encoded.success, feed.context, group, this.joins.parentFor(feed.submitter))
+    if (group.ordered !== undefined) run.item = feed.taken - 1
+    this.counters.submitted++
+    this.pending++
+    group.pending++
+    this.joins.count(run, feed.submitter)
+    this.lanes.assign(run)
+    this.start(run)
+  }
+
+  private activate(feed: Feed): void {
+    if (!feed.active && !feed.ended) {
+      feed.active = true
+      this.feeds.push(feed)
+    }
+    this.drain()
+  }
+
+  private deactivate(feed: Feed): void {
+    if (!feed.active) return
+    feed.active = false
+    const index = this.feeds.lastIndexOf(feed)
+    if (index === this.feeds.length - 1) this.feeds.pop()
+    else this.feeds.splice(index, 1)
+  }
+
+  /** The feed takes no more items; its group settles once they have finished. */
+  private endFeed(feed: Feed): void {
+    if (!feed.end()) return
+    this.deactivate(feed)
+    if (feed.group.pending === 0) wakeAll(feed.group.waiters)
+  }
+
+  /** A stream's producer has ended: the stream's failure fails the feed's group. */
+  private produced(feed: Feed, exit: Exit.Exit<void, unknown>): void {
+    if (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)) this.fail(feed.group, exit.cause, undefined)
+    this.endFeed(feed)
+  }
+
+  // ---------------------------------------------------------------------------
   // worker-local instances, stats, close
 
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
@@ -482,6 +632,11 @@ export class ParallelPool implements Engine {
     )
   }
 }
+
+/** Items of `Task.forEach` started in one go before other work gets a turn. */
+const feedBudget = 2048
+
+const submittedAfterClose = (def: TaskDef): Error => new Error(`Task "${def.name}" was submitted after its TaskPool closed`)
 
 /** The defect of a task that may not use the pool (see `TaskDef.submitsRefused`). */
 const refused = (task: TaskDef, what: string): Error => new Error(`Task "${task.name}" cannot ${what}: ${task.submitsRefused}`)

@@ -83,6 +83,8 @@ export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Li
   declare nextQueued: Run | undefined
   /** Worker-local instances the run holds. */
   declare locals: Holder["locals"]
+  /** The run's item in its `Task.forEach`, when the caller keeps the results; else -1. */
+  declare item: number
 
   constructor(
     engine: Engine,
@@ -121,3 +123,4 @@ for (const rare of ["fiber", "laneWaiters", "nextRequest", "prevRequest", "waite
   Object.defineProperty(Run.prototype, rare, { value: undefined, writable: true })
 }
 for (const flag of ["stopped", "timedOut", "droppedFromQueue"]) Object.defineProperty(Run.prototype, flag, { value: false, writable: true })
+Object.defineProperty(Run.prototype, "item", { value: -1, writable: true })

@@ -12,7 +12,8 @@ import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
+import type { Collect, Engine, GroupOutcome, Handle, Items } from "./engine.ts"
+import { byCalls } from "./forEach.ts"
 import { Group } from "./group.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
 import { CurrentPlace, Run, type RunGroup } from "./run.ts"
@@ -73,6 +74,9 @@ class SerialPool implements Engine {
     if (exit._tag === "Success") run.group.recordSuccess(run.def, exit.value)
     else if (failure && run.group.failure === undefined) run.group.failure = failure
   }
+
+  readonly forEach = (_fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, items: Items, keep: boolean) =>
+    byCalls(this, def, items, keep)
 
   readonly await = (handle: Handle<unknown, unknown>) => (handle as Run).exit ?? Effect.die(new Error(`Task "${handle.task}" has not finished`))
 

@@ -16,7 +16,8 @@ import * as NodeWorkerRunner from "@effect/platform-node/NodeWorkerRunner"
 import * as WorkerRunner from "effect/workers/WorkerRunner"
 import * as WorkerThreads from "node:worker_threads"
 import { TaskPool } from "./service.ts"
-import type { Collect, Engine, GroupOutcome, Handle } from "./engine.ts"
+import type { Collect, Engine, GroupOutcome, Handle, Items } from "./engine.ts"
+import { byCalls } from "./forEach.ts"
 import { HandleKey } from "./engine.ts"
 import { type Holder, LocalInstances } from "./locals.ts"
 import { libraryCodec, transferablesOf } from "./portable.ts"
@@ -102,6 +103,9 @@ class WorkerEngine implements Engine {
       })
       return new RemoteHandle(this, def, id as number) as Handle<unknown, unknown>
     })
+
+  readonly forEach = (_fiber: Fiber.Fiber<unknown, unknown>, def: TaskDef, items: Items, keep: boolean) =>
+    byCalls(this, def, items, keep)
 
   readonly await = (handle: Handle<unknown, unknown>) =>
     Effect.gen({ self: this }, function*() {

@@ -41,8 +41,15 @@ const throughput = async () => {
           for (const i of items) yield* tiny(i)
         }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
     },
-    // ── Task.forEach rows go here once the batch API lands, e.g.
-    //    "effect-lateral: `Task.forEach(items, task)`, maxWorkers 100" ──
+    {
+      name: "effect-lateral: `Task.forEach(items, task, { discard: true })`, maxWorkers 100",
+      run: () =>
+        Effect.runPromise(Task.forEach(items, tiny, { discard: true }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
+    },
+    {
+      name: "effect-lateral: `Task.forEach(items, task)` (results in order), maxWorkers 100",
+      run: () => Effect.runPromise(Task.forEach(items, tiny).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
+    },
     {
       name: "reference floor: one `yield*` and one fiber per call, nothing else",
       run: () =>
@@ -79,6 +86,8 @@ const throughput = async () => {
 
 /** The workloads of the memory probe; each runs `tasks` tasks to the end. */
 const workloads = {
+  forEach: (tasks: number) =>
+    Task.forEach(range(tasks), yielding, { discard: true }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))),
   perCallBlocking: (tasks: number) =>
     Effect.gen(function*() {
       for (let i = 0; i < tasks; i++) yield* yielding(i)
@@ -92,6 +101,11 @@ const workloads = {
 } satisfies Record<string, (tasks: number) => Effect.Effect<void>>
 type Workload = keyof typeof workloads
 
+/** 0 to `n` - 1, made as they are taken: a source that is not held in memory. */
+function* range(n: number) {
+  for (let i = 0; i < n; i++) yield i
+}
+
 /** The rows of the memory table: a workload, and the flags of the node process that runs it. */
 const memoryRows: ReadonlyArray<{ readonly name: string; readonly workload: Workload; readonly flags?: ReadonlyArray<string> }> = [
   { name: "effect-lateral: `yield* task(i)` per item, blockWhenSaturated", workload: "perCallBlocking" },
@@ -101,7 +115,7 @@ const memoryRows: ReadonlyArray<{ readonly name: string; readonly workload: Work
     workload: "perCallBlocking",
     flags: ["--max-semi-space-size=4"]
   },
-  // Task.forEach's memory row goes here once the batch API lands.
+  { name: "effect-lateral: `Task.forEach` over a generator, `discard: true`", workload: "forEach" },
   { name: "reference: `Effect.forEach` over an array, concurrency 100", workload: "effectForEach" },
   { name: "effect-lateral: `yield* task(i)` per item, queueing (no blockWhenSaturated)", workload: "perCallQueueing" }
 ]
