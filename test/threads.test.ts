@@ -145,6 +145,12 @@ describe("tasks submitted from a worker thread", () => {
       assert.strictEqual(stats.succeeded, 6)
     }))
 
+  it.live("Task.forEach from a worker returns the results in order", () =>
+    Effect.gen(function*() {
+      const doubled = yield* Effect.flatMap(Portable.doublesInOrder(5), Task.await).pipe(Effect.provide(onThreads))
+      assert.deepStrictEqual(doubled, [2, 4, 6, 8, 10])
+    }))
+
   it.live("are counted by join and by the scope, even with maxWorkers 1", () =>
     Effect.gen(function*() {
       const result = yield* Effect.gen(function*() {
