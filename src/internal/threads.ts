@@ -39,6 +39,7 @@ import * as Protocol from "./protocol.ts"
 import { transferablesOf } from "./portable.ts"
 import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
+import * as Telemetry from "./telemetry.ts"
 import type { WireExit } from "./wire.ts"
 
 // `@effect/platform-node` needs Node 22.19 or later. On older versions a task
@@ -306,6 +307,7 @@ export class ThreadPool implements Executor, AskingThreads {
       this.start(best)
     }
     pending.thread = best
+    Telemetry.onThread(pending.run, best.index)
     best.pending.set(pending.id, pending)
     if (pending.alone) best.alone = pending
     this.enqueue(best, pending)
@@ -554,7 +556,10 @@ export class ThreadPool implements Executor, AskingThreads {
       this.waiting.push(pending)
     }
     if (this.closing) return
-    if (crashed) thread.crashes++
+    if (crashed) {
+      thread.crashes++
+      this.runFork(Telemetry.threadCrashed)
+    }
     // Nothing to do: the thread starts again when a task needs it.
     if (this.waiting.length === 0) return
     if (!crashed) return this.start(thread)
@@ -562,7 +567,10 @@ export class ThreadPool implements Executor, AskingThreads {
     this.runFork(Effect.andThen(
       Effect.sleep(restartPause(thread.crashes)),
       Effect.sync(() => {
-        if (!this.closing && thread.restarting) this.start(thread)
+        if (!this.closing && thread.restarting) {
+          this.start(thread)
+          this.runFork(Telemetry.threadRespawned)
+        }
       })
     ))
     this.placeWaiting()
