@@ -98,7 +98,7 @@ describe("spans", () => {
       assert.strictEqual(otel.parentOf(otel.one("TaskPool.join")), otel.idOf(otel.one("program")))
     }))
 
-  it.live("a portable fan-out on worker threads: the task spans form the same tree, with their thread", () =>
+  it.live("a portable fan-out on worker threads: its spans, and those its code makes, form the same tree", () =>
     Effect.gen(function*() {
       const otel = tracing()
       const sum = yield* traced(Effect.flatMap(Observed.fanOut(3), Task.await), TaskPool.layer({ maxWorkers: 4, threads: 2 }), otel.layer)
@@ -106,12 +106,20 @@ describe("spans", () => {
       const outer = otel.one("fanOut")
       assert.strictEqual(otel.parentOf(outer), otel.idOf(otel.one("program")))
       assert.isNumber(outer.attributes["lateral.thread"])
+      // The group's span was made on the worker thread, inside the task.
+      assert.strictEqual(otel.parentOf(otel.one("Task.group")), otel.idOf(outer))
       const leaves = otel.named("leaf")
+      const works = otel.named("leaf.work")
       assert.strictEqual(leaves.length, 3)
+      assert.strictEqual(works.length, 3)
       for (const span of leaves) {
+        // Tasks submitted from a worker are children of the submitting task's span.
+        assert.strictEqual(otel.parentOf(span), otel.idOf(outer))
         assert.isNumber(span.attributes["lateral.thread"])
         assert.strictEqual(span.spanContext().traceId, outer.spanContext().traceId)
       }
+      const leafIds = new Set(leaves.map(otel.idOf))
+      for (const span of works) assert.isTrue(leafIds.has(otel.parentOf(span)!), "leaf.work under a leaf's span")
     }))
 
   it.effect("no tracer installed: tasks run without spans", () =>
@@ -219,5 +227,21 @@ describe("logs", () => {
         assert.isNumber(line.annotations["lateral.run"])
       }
       assert.notStrictEqual(lines[0]!.annotations["lateral.run"], lines[1]!.annotations["lateral.run"])
+    }))
+  it.live("a portable task's log lines on a worker thread go through the caller's logger, annotated", () =>
+    Effect.gen(function*() {
+      const logs = capture()
+      yield* Effect.flatMap(Observed.fanOut(2), Task.await).pipe(
+        Effect.annotateLogs("request", "r2"),
+        Effect.provide(TaskPool.layer({ maxWorkers: 4, threads: 2 })),
+        Effect.provide(logs.layer)
+      )
+      const lines = logs.lines.filter((line) => String(line.message).startsWith("leaf"))
+      assert.deepStrictEqual(lines.map((line) => line.message).sort(), ["leaf 0", "leaf 1"])
+      for (const line of lines) {
+        assert.strictEqual(line.annotations["lateral.task"], "leaf")
+        assert.strictEqual(line.annotations.request, "r2")
+        assert.isNumber(line.annotations["lateral.run"])
+      }
     }))
 })

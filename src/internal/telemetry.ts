@@ -275,15 +275,19 @@ export const timedOut = (run: Run): void => {
 // ---------------------------------------------------------------------------
 // spans and log annotations
 
-/** `context` (the submitter's, plus the pool's own services) with `run`'s log annotations, for the fiber the run's code runs in. */
-export const annotated = (run: Run, context: Context.Context<never>): Context.Context<never> =>
+/**
+ * `context` (the submitter's, plus the pool's own services) with `run`'s log
+ * annotations, for the fiber the run's code runs in; `more` are those its code
+ * added on a worker thread.
+ */
+export const annotated = (run: Run, context: Context.Context<never>, more?: Readonly<Record<string, unknown>>): Context.Context<never> =>
   Context.add(
     context,
     References.CurrentLogAnnotations,
-    // A literal unless the submitter has annotations of its own: the common case stays cheap.
-    run.sink.logAnnotations === undefined
+    // A literal unless there are annotations of the submitter's: the common case stays cheap.
+    run.sink.logAnnotations === undefined && more === undefined
       ? { "lateral.task": run.def.name, "lateral.run": run.id }
-      : { ...run.sink.logAnnotations, "lateral.task": run.def.name, "lateral.run": run.id }
+      : { ...run.sink.logAnnotations, ...more, "lateral.task": run.def.name, "lateral.run": run.id }
   )
 
 /**

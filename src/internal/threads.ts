@@ -40,6 +40,7 @@ import { transferablesOf } from "./portable.ts"
 import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
 import * as Telemetry from "./telemetry.ts"
+import * as ThreadTelemetry from "./threadTelemetry.ts"
 import type { WireExit } from "./wire.ts"
 
 // `@effect/platform-node` needs Node 22.19 or later. On older versions a task
@@ -173,7 +174,7 @@ class Thread {
   }
 }
 
-const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [] })
+const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [], parents: [] })
 
 const column = <K extends keyof Protocol.RunColumns>(batch: Protocol.RunColumns, key: K, i: number) => [batch[key][i]] as Protocol.RunColumns[K]
 
@@ -331,6 +332,7 @@ export class ThreadPool implements Executor, AskingThreads {
     batch.names.push(run.def.name)
     batch.groups.push(pending.group)
     batch.payloads.push(run.encoded)
+    batch.parents.push(ThreadTelemetry.parentOf(run))
     thread.batchBytes += sizeOf(run.encoded)
     if (run.def.portable!.transfer) transferablesOf(run.encoded, thread.transfers)
     if (!thread.ready) return
@@ -359,7 +361,8 @@ export class ThreadPool implements Executor, AskingThreads {
         modules: column(batch, "modules", i),
         names: column(batch, "names", i),
         groups: column(batch, "groups", i),
-        payloads: column(batch, "payloads", i)
+        payloads: column(batch, "payloads", i),
+        parents: column(batch, "parents", i)
       }
       const pending = thread.pending.get(batch.ids[i]!)!
       const error = thread.send([Protocol.RunBatch, one], pending.run.def.portable!.transfer ? transferablesOf(one.payloads[0]) : [])
@@ -489,8 +492,14 @@ export class ThreadPool implements Executor, AskingThreads {
 
   private receive(thread: Thread, message: Protocol.FromWorker): Effect.Effect<void> {
     if (message[0] === Protocol.Done) {
-      const [, ids, exits] = message
+      const [, ids, exits, telemetry] = message
       thread.crashes = 0
+      if (telemetry !== undefined) {
+        for (const [id, recorded] of telemetry) {
+          const pending = thread.pending.get(id)
+          if (pending !== undefined) ThreadTelemetry.replay(pending.run, recorded)
+        }
+      }
       for (let i = 0; i < ids.length; i++) {
         const pending = thread.pending.get(ids[i]!)
         if (pending !== undefined) this.end(pending, (run) => decode(run, exits[i]!))
