@@ -212,8 +212,9 @@ export const threadRespawns = "lateral_thread_respawns_total"
 
 /**
  * One task's figures, from the metrics: its runs by outcome, its retries and
- * timeouts, and its run durations (p50 and p95 estimated from the histogram's
- * buckets, in seconds; `undefined` before any run ended).
+ * timeouts, its runs running and queued now, and its run durations (p50 and
+ * p95 estimated from the histogram's buckets, in seconds; `undefined` before
+ * any run ended).
  *
  * @category models
  * @since 0.2.0
@@ -226,13 +227,15 @@ export interface TaskSummary {
   readonly interrupted: number
   readonly retried: number
   readonly timedOut: number
+  readonly running: number
+  readonly queued: number
   readonly p50: number | undefined
   readonly p95: number | undefined
 }
 
 /**
  * One row per task name that has run in this process (in the current
- * `Metric.MetricRegistry`), sorted by name.
+ * `Metric.MetricRegistry`), sorted by name: `TaskPool.stats` by task.
  *
  * **Example** (A table at the end of a program)
  *
@@ -251,17 +254,20 @@ export const summary: Effect.Effect<ReadonlyArray<TaskSummary>> = Effect.map(Met
   const row = (task: string) => {
     let found = rows.get(task)
     if (found === undefined) {
-      found = { task, submitted: 0, succeeded: 0, failed: 0, interrupted: 0, retried: 0, timedOut: 0, p50: undefined, p95: undefined }
+      found = { task, submitted: 0, succeeded: 0, failed: 0, interrupted: 0, retried: 0, timedOut: 0, running: 0, queued: 0, p50: undefined, p95: undefined }
       rows.set(task, found)
     }
     return found
   }
   const counters = { [submitted]: "submitted", [succeeded]: "succeeded", [failed]: "failed", [interrupted]: "interrupted", [retried]: "retried", [timedOut]: "timedOut" } as const
+  const gauges = { [running]: "running", [queued]: "queued" } as const
   for (const snapshot of snapshots) {
     const task = snapshot.attributes?.task
     if (typeof task !== "string") continue
     if (snapshot.type === "Counter" && snapshot.id in counters) {
       row(task)[counters[snapshot.id as keyof typeof counters]] += Number(snapshot.state.count)
+    } else if (snapshot.type === "Gauge" && snapshot.id in gauges) {
+      row(task)[gauges[snapshot.id as keyof typeof gauges]] += Number(snapshot.state.value)
     } else if (snapshot.type === "Histogram" && snapshot.id === duration) {
       const found = row(task)
       found.p50 = quantile(snapshot.state, 0.5)

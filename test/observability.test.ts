@@ -186,7 +186,7 @@ describe("metrics", () => {
     Effect.gen(function*() {
       const gate = Task.make("gate", (_: number) => Effect.sleep("20 millis"))
       const observed: Array<readonly [number, number]> = []
-      const { snapshot } = yield* measured(
+      const { snapshot, summary } = yield* measured(
         Effect.gen(function*() {
           for (let i = 0; i < 3; i++) yield* gate(i)
           const now = yield* Metric.snapshot
@@ -196,6 +196,7 @@ describe("metrics", () => {
         TaskPool.layer({ maxWorkers: 1 })
       )
       assert.deepStrictEqual(observed, [[1, 2]])
+      assert.deepInclude(summary.find((row) => row.task === "gate"), { running: 0, queued: 0, succeeded: 3 })
       assert.strictEqual(valueOf(snapshot, TaskMetrics.queueWait, { task: "gate" }), 3)
     }))
 })

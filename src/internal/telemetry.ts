@@ -171,29 +171,37 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>): "success" | "failure" | "
 // ---------------------------------------------------------------------------
 // what a submitter's context says
 
+/** Whether spans made in `context` go anywhere: a tracer other than Effect's default one is installed, and tracing is on. */
+const tracingIn = (context: Context.Context<never>): boolean =>
+  Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer && Context.get(context, References.TracerEnabled)
+
 /** What telemetry reads from a submitter's context, once per context. */
 export class Sink {
-  /** Whether spans go anywhere: a tracer is installed and tracing is on. */
   readonly tracing: boolean
   readonly logAnnotations: Readonly<Record<string, unknown>> | undefined
+  private readonly registry: Metric.MetricRegistry
+  private readonly attributes: Metric.Metric.AttributeSet
   /** The registry's figures by task name. */
   private readonly figures: Map<string, TaskFigures>
-  /** What series are registered in: the registry and the contextual metric attributes. */
-  private readonly metrics: Context.Context<never>
 
   constructor(context: Context.Context<never>) {
-    this.tracing = Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer && Context.get(context, References.TracerEnabled)
+    this.tracing = tracingIn(context)
     const logAnnotations = Context.get(context, References.CurrentLogAnnotations)
     this.logAnnotations = Object.keys(logAnnotations).length > 0 ? logAnnotations : undefined
-    const registry = Context.get(context, Metric.MetricRegistry)
-    const attributes = Context.get(context, Metric.CurrentMetricAttributes)
-    this.figures = figuresFor(registry, attributes)
-    this.metrics = Context.makeUnsafe(new Map<string, unknown>([[Metric.MetricRegistry.key, registry], [Metric.CurrentMetricAttributes.key, attributes]]))
+    this.registry = Context.get(context, Metric.MetricRegistry)
+    this.attributes = Context.get(context, Metric.CurrentMetricAttributes)
+    this.figures = figuresFor(this.registry, this.attributes)
   }
 
   figuresOf(task: string): TaskFigures {
     let figures = this.figures.get(task)
-    if (figures === undefined) this.figures.set(task, figures = new TaskFigures(task, this.metrics))
+    if (figures === undefined) {
+      // Series are registered where the registry and the contextual attributes say.
+      const metrics = Context.makeUnsafe(
+        new Map<string, unknown>([[Metric.MetricRegistry.key, this.registry], [Metric.CurrentMetricAttributes.key, this.attributes]])
+      )
+      this.figures.set(task, figures = new TaskFigures(task, metrics))
+    }
     return figures
   }
 }
@@ -323,4 +331,4 @@ export const onThread = (run: Run, thread: number): void => run.span?.attribute(
 
 /** `effect` as a span when a tracer is installed (for waits such as `TaskPool.join`); `effect` otherwise. */
 export const span = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) => sinkOf(fiber.context).tracing ? Effect.withSpan(effect, name) : effect)
+  Effect.withFiber((fiber) => tracingIn(fiber.context) ? Effect.withSpan(effect, name) : effect)
