@@ -4,6 +4,7 @@ import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@o
 import { Effect, Layer, Logger, Metric, References, Schedule } from "effect"
 import { Task, TaskMetrics, TaskPool } from "effect-lateral"
 import * as Observed from "./fixtures/observed.ts"
+import * as Portable from "./fixtures/portable.ts"
 import { bothPools, Boom } from "./helpers.ts"
 
 /** Keeps its spans when the SDK shuts down with the program's layer, so that they can be read after. */
@@ -180,6 +181,17 @@ describe("metrics", () => {
       assert.deepInclude(rows.get("stuck"), { submitted: 1, failed: 1, timedOut: 1 })
       assert.deepInclude(rows.get("failing"), { submitted: 1, failed: 1 })
       assert.isAtLeast(rows.get("leaf")!.p95!, rows.get("leaf")!.p50!)
+    }))
+
+  it.live("a task that kills its worker thread: crashes and respawns counted, then its failure by tag", () =>
+    Effect.gen(function*() {
+      const { snapshot } = yield* measured(
+        Effect.exit(Task.group(Effect.asVoid(Portable.crash("exit")))),
+        TaskPool.layer({ maxWorkers: 2, threads: 1, crashLimit: 2 })
+      )
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.threadCrashes, {}), 2)
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.threadRespawns, {}), 1)
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.failed, { task: "crash", error: "WorkerCrashError" }), 1)
     }))
 
   it.live("a queued run counts as queued, then as running", () =>

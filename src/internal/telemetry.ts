@@ -16,6 +16,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import type * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
@@ -144,11 +145,11 @@ const threadRespawns = Metric.counter(Names.threadRespawns, {
   incremental: true
 })
 
-/** Counts a worker thread that died. */
-export const threadCrashed: Effect.Effect<void> = Metric.update(threadCrashes, 1)
+/** Counts a worker thread that died, in the registry of `context` (the pool's). */
+export const threadCrashed = (context: Context.Context<never>): void => threadCrashes.updateUnsafe(1, context)
 
-/** Counts a worker thread started again after a crash. */
-export const threadRespawned: Effect.Effect<void> = Metric.update(threadRespawns, 1)
+/** Counts a worker thread started again after a crash, in the registry of `context` (the pool's). */
+export const threadRespawned = (context: Context.Context<never>): void => threadRespawns.updateUnsafe(1, context)
 
 /** The tag of a failure's error (`_tag`, else the class name), `"Defect"` for a defect. */
 export const errorTag = (cause: Cause.Cause<unknown>): string => {
@@ -171,6 +172,8 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>): "success" | "failure" | "
 // ---------------------------------------------------------------------------
 // what a submitter's context says
 
+const defaultLoggers = Context.get(Context.empty(), Logger.CurrentLoggers)
+
 /** Whether spans made in `context` go anywhere: a tracer other than Effect's default one is installed, and tracing is on. */
 const tracingIn = (context: Context.Context<never>): boolean =>
   Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer && Context.get(context, References.TracerEnabled)
@@ -178,6 +181,8 @@ const tracingIn = (context: Context.Context<never>): boolean =>
 /** What telemetry reads from a submitter's context, once per context. */
 export class Sink {
   readonly tracing: boolean
+  /** Whether the submitter has loggers of its own (not Effect's default ones). */
+  readonly logging: boolean
   readonly logAnnotations: Readonly<Record<string, unknown>> | undefined
   private readonly registry: Metric.MetricRegistry
   private readonly attributes: Metric.Metric.AttributeSet
@@ -186,6 +191,7 @@ export class Sink {
 
   constructor(context: Context.Context<never>) {
     this.tracing = tracingIn(context)
+    this.logging = Context.get(context, Logger.CurrentLoggers) !== defaultLoggers
     const logAnnotations = Context.get(context, References.CurrentLogAnnotations)
     this.logAnnotations = Object.keys(logAnnotations).length > 0 ? logAnnotations : undefined
     this.registry = Context.get(context, Metric.MetricRegistry)

@@ -57,14 +57,11 @@ export type WireTelemetry = readonly [spans: Array<WireSpan>, logs: Array<WireLo
 // ---------------------------------------------------------------------------
 // the caller's side
 
-/** The default loggers: a caller with others observes its logs. */
-const defaultLoggers = Context.get(Context.empty(), Logger.CurrentLoggers)
-
 /** What to send with `run`'s attempt: `undefined` when the caller does not observe. */
 export const parentOf = (run: Run): WireParent | undefined => {
   const span = run.span
   if (span !== undefined) return [span.traceId, span.spanId, span.sampled]
-  return Context.get(run.context, Logger.CurrentLoggers) === defaultLoggers ? undefined : null
+  return run.sink.logging ? null : undefined
 }
 
 /** Replays what `run` recorded on its thread: its spans through the caller's tracer, its lines through the caller's loggers. */

@@ -23,6 +23,7 @@
  * @internal
  */
 import * as NodeWorker from "@effect/platform-node/NodeWorker"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -136,6 +137,8 @@ class Thread {
   restarting = false
   /** Crashes since a task last finished here. */
   crashes = 0
+  /** Set when its worker crashed: its next start is a respawn. */
+  respawnDue = false
   /** Set when the pool stops the thread (a stuck task, the pool closing): not a crash. */
   stopping = false
   /** Whether it has been started at least once (the others start after the first is ready). */
@@ -188,6 +191,8 @@ export class ThreadPool implements Executor, AskingThreads {
   private readonly workers: Array<Thread>
   private readonly platform: Worker.WorkerPlatform["Service"]
   private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** The context the pool was built in, whose metric registry counts crashes. */
+  private readonly context: Context.Context<never>
   private nextTask = 0
   private nextWorker = 0
   private started = false
@@ -200,12 +205,14 @@ export class ThreadPool implements Executor, AskingThreads {
     options: ThreadOptions,
     host: ThreadHost,
     platform: Worker.WorkerPlatform["Service"],
-    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>,
+    context: Context.Context<never>
   ) {
     this.options = options
     this.host = host
     this.platform = platform
     this.runFork = runFork
+    this.context = context
     this.workers = Array.from({ length: options.threads }, (_, i) => new Thread(i))
   }
 
@@ -473,6 +480,10 @@ export class ThreadPool implements Executor, AskingThreads {
       )
     )
     thread.worker = worker
+    if (thread.respawnDue) {
+      thread.respawnDue = false
+      Telemetry.threadRespawned(this.context)
+    }
     thread.everStarted = true
     thread.ready = false
     thread.restarting = false
@@ -534,6 +545,8 @@ export class ThreadPool implements Executor, AskingThreads {
   private lost(thread: Thread, worker: ThreadWorker, exit: Exit.Exit<never, WorkerError>): void {
     if (thread.worker !== worker) return
     const crashed = !thread.stopping
+    // Counted first: failing the tasks it held below may close the pool at once.
+    if (crashed) Telemetry.threadCrashed(this.context)
     thread.worker = undefined
     thread.port = undefined
     thread.ready = false
@@ -567,7 +580,7 @@ export class ThreadPool implements Executor, AskingThreads {
     if (this.closing) return
     if (crashed) {
       thread.crashes++
-      this.runFork(Telemetry.threadCrashed)
+      thread.respawnDue = true
     }
     // Nothing to do: the thread starts again when a task needs it.
     if (this.waiting.length === 0) return
@@ -576,10 +589,7 @@ export class ThreadPool implements Executor, AskingThreads {
     this.runFork(Effect.andThen(
       Effect.sleep(restartPause(thread.crashes)),
       Effect.sync(() => {
-        if (!this.closing && thread.restarting) {
-          this.start(thread)
-          this.runFork(Telemetry.threadRespawned)
-        }
+        if (!this.closing && thread.restarting) this.start(thread)
       })
     ))
     this.placeWaiting()
@@ -629,7 +639,7 @@ const crashReason = (exit: Exit.Exit<never, WorkerError>): string => {
 export const make = Effect.fnUntraced(function*(options: ThreadOptions, host: ThreadHost) {
   const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
   const platform = yield* Effect.provide(Worker.WorkerPlatform.useSync((platform) => platform), NodeWorker.layerPlatform)
-  const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
+  const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>, yield* Effect.context<never>())
   yield* Effect.addFinalizer(() => pool.close)
   if (options.warmUp) yield* pool.warmUp
   return pool
