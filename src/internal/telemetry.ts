@@ -5,10 +5,10 @@
  * functions here at submit, start and end; everything else lives here.
  *
  * Cheap when unobserved: spans are made only when a tracer other than
- * Effect's default one is installed, metric instances are built once per
- * task name, and what a submitter's context says (metric registry, tracer,
- * log annotations) is read once per context, not per run: a loop of submits
- * from one fiber shares one context.
+ * Effect's default one is installed; a run's metrics are plain counters that
+ * the metric registry reads when it is read; and what a submitter's context
+ * says (tracer, loggers, metric registry, log annotations) is read once per
+ * context, not per run: a loop of submits from one fiber shares one context.
  *
  * @internal
  */
@@ -16,8 +16,8 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import type * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
@@ -212,6 +212,7 @@ export class Sink {
   }
 }
 
+// One entry: submits come in runs from one fiber (a loop, a task's fan-out). It keeps that one context alive.
 let lastContext: Context.Context<never> | undefined = undefined
 let lastSink: Sink | undefined = undefined
 
