@@ -216,6 +216,16 @@ export const threadRespawns = "lateral_thread_respawns_total"
  * p95 estimated from the histogram's buckets, in seconds; `undefined` before
  * any run ended).
  *
+ * **Example** (The slowest tasks)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskMetrics } from "effect-lateral"
+ *
+ * const slowest = Effect.map(TaskMetrics.summary, (rows: ReadonlyArray<TaskMetrics.TaskSummary>) =>
+ *   [...rows].sort((a, b) => (b.p95 ?? 0) - (a.p95 ?? 0)).slice(0, 3))
+ * ```
+ *
  * @category models
  * @since 0.2.0
  */
