@@ -130,39 +130,40 @@ const cloneableRecord = (record: Readonly<Record<string, unknown>>): Record<stri
   return out
 }
 
-/** A span that records itself when it ends. */
+/** A finished span, as it crosses back. */
+const toWire = (span: Tracer.NativeSpan, endTime: bigint, exit: Exit.Exit<unknown, unknown>): WireSpan => [
+  span.spanId,
+  Option.getOrUndefined(span.parent)?.spanId,
+  span.name,
+  span.kind,
+  span.startTime,
+  endTime,
+  [...span.attributes].map(([key, value]) => [key, cloneable(value)] as const),
+  span.events.map(([name, time, attributes]) => [name, time, cloneableRecord(attributes)] as const),
+  exit._tag === "Success" ? undefined : Cause.hasInterruptsOnly(exit.cause) ? null : Cause.pretty(exit.cause)
+]
+
+/** A span that records itself into `spans` when it ends. */
 class RecordedSpan extends Tracer.NativeSpan {
-  declare readonly record: (span: RecordedSpan, endTime: bigint, exit: Exit.Exit<unknown, unknown>) => void
+  private readonly spans: Array<WireSpan>
+  constructor(options: ConstructorParameters<typeof Tracer.NativeSpan>[0], spans: Array<WireSpan>) {
+    super(options)
+    this.spans = spans
+  }
   override end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     if (this.status._tag === "Ended") return
     super.end(endTime, exit)
-    this.record(this, endTime, exit)
+    this.spans.push(toWire(this, endTime, exit))
   }
 }
 
 /**
- * `context` for a task whose caller observes: under the caller's span (if
- * any), with a tracer and a logger that record into `recorded`.
+ * `context` for a task whose caller observes: with a logger that records
+ * into `recorded`, and, when the caller traces, under the caller's span with
+ * a tracer that records there too.
  */
 export const recording = (context: Context.Context<never>, parent: WireParent, recorded: WireTelemetry): Context.Context<never> => {
   const [spans, logs] = recorded
-  const record = (span: RecordedSpan, endTime: bigint, exit: Exit.Exit<unknown, unknown>) => {
-    const parentSpan = Option.getOrUndefined(span.parent)
-    spans.push([
-      span.spanId,
-      parentSpan?.spanId,
-      span.name,
-      span.kind,
-      span.startTime,
-      endTime,
-      [...span.attributes].map(([key, value]) => [key, cloneable(value)] as const),
-      span.events.map(([name, time, attributes]) => [name, time, cloneableRecord(attributes)] as const),
-      exit._tag === "Success" ? undefined : Cause.hasInterruptsOnly(exit.cause) ? null : Cause.pretty(exit.cause)
-    ])
-  }
-  const tracer = Tracer.make({
-    span: (options) => Object.assign(new RecordedSpan(options), { record })
-  })
   const logger = Logger.make(({ cause, fiber, logLevel, message }) => {
     logs.push([
       logLevel,
@@ -171,9 +172,9 @@ export const recording = (context: Context.Context<never>, parent: WireParent, r
       cause.reasons.length === 0 ? undefined : Cause.pretty(cause)
     ])
   })
-  let observed = Context.add(Context.add(context, Tracer.Tracer, tracer), Logger.CurrentLoggers, new Set([logger]))
-  if (parent !== null) {
-    observed = Context.add(observed, Tracer.ParentSpan, Tracer.externalSpan({ traceId: parent[0], spanId: parent[1], sampled: parent[2] }))
-  }
-  return observed
+  const logging = Context.add(context, Logger.CurrentLoggers, new Set([logger]))
+  if (parent === null) return logging
+  const tracer = Tracer.make({ span: (options) => new RecordedSpan(options, spans) })
+  const parentSpan = Tracer.externalSpan({ traceId: parent[0], spanId: parent[1], sampled: parent[2] })
+  return Context.add(Context.add(logging, Tracer.Tracer, tracer), Tracer.ParentSpan, parentSpan)
 }
