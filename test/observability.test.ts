@@ -1,5 +1,6 @@
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { assert, describe, it } from "@effect/vitest"
+import { MetricReader } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Logger, Metric, References, Schedule } from "effect"
 import { Task, TaskMetrics, TaskPool } from "effect-lateral"
@@ -181,6 +182,40 @@ describe("metrics", () => {
       assert.deepInclude(rows.get("stuck"), { submitted: 1, failed: 1, timedOut: 1 })
       assert.deepInclude(rows.get("failing"), { submitted: 1, failed: 1 })
       assert.isAtLeast(rows.get("leaf")!.p95!, rows.get("leaf")!.p50!)
+    }))
+
+  it.live("the OpenTelemetry SDK's metric reader sees them, by task and error", () =>
+    Effect.gen(function*() {
+      /** Collects when asked, and only then. */
+      class OnDemandReader extends MetricReader {
+        protected override onShutdown(): Promise<void> {
+          return Promise.resolve()
+        }
+        protected override onForceFlush(): Promise<void> {
+          return Promise.resolve()
+        }
+      }
+      const reader = new OnDemandReader()
+      const Sdk = NodeSdk.layer(() => ({ resource: { serviceName: "lateral-test" }, metricReader: reader }))
+      let calls = 0
+      const flaky = Task.make("flaky", () => Effect.suspend(() => ++calls < 2 ? Effect.fail(new Boom({ id: calls })) : Effect.succeed("ok")), {
+        retry: Schedule.recurs(3)
+      })
+      const failing = Task.make("failing", (id: number) => Effect.fail(new Boom({ id })))
+      const collected = yield* Effect.gen(function*() {
+        yield* Effect.flatMap(flaky(), Task.await)
+        yield* Effect.exit(Task.group(Effect.asVoid(failing(1))))
+        return yield* Effect.promise(() => reader.collect())
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 })), Effect.provide(Sdk), Effect.provideService(Metric.MetricRegistry, new Map()))
+      const points = collected.resourceMetrics.scopeMetrics.flatMap((scope) =>
+        scope.metrics.flatMap((metric) => metric.dataPoints.map((point) => ({ name: metric.descriptor.name, attributes: point.attributes, value: point.value })))
+      )
+      const valueOf = (name: string, attributes: Record<string, string>) =>
+        points.find((point) => point.name === name && Object.entries(attributes).every(([key, value]) => point.attributes[key] === value))?.value
+      assert.strictEqual(valueOf(TaskMetrics.succeeded, { task: "flaky" }), 1)
+      assert.strictEqual(valueOf(TaskMetrics.retried, { task: "flaky" }), 1)
+      assert.strictEqual(valueOf(TaskMetrics.failed, { task: "failing", error: "Boom" }), 1)
+      assert.strictEqual((valueOf(TaskMetrics.duration, { task: "flaky" }) as { readonly count: number }).count, 1)
     }))
 
   it.live("a task that kills its worker thread: crashes and respawns counted, then its failure by tag", () =>
