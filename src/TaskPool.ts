@@ -215,7 +215,21 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
 export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) => pool.join).pipe(Telemetry.span("TaskPool.join"))
 
 /**
- * The current counters of the pool in context.
+ * The current counters of the pool in context. For the same counters by task
+ * name, read the pool's metrics: `TaskMetrics.summary`.
+ *
+ * **Example** (Counters, then per task)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskMetrics, TaskPool } from "effect-lateral"
+ *
+ * const report = Effect.gen(function*() {
+ *   const { submitted, failed } = yield* TaskPool.stats
+ *   const perTask = yield* TaskMetrics.summary // [{ task, submitted, succeeded, failed, running, queued, ... }]
+ *   return { submitted, failed, perTask }
+ * })
+ * ```
  *
  * @category observability
  * @since 0.1.0
