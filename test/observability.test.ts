@@ -285,11 +285,23 @@ describe("logs", () => {
         Effect.provide(logs.layer)
       )
       const lines = logs.lines.filter((line) => String(line.message).startsWith("leaf"))
+      // At the caller's minimum level (Info): the Debug lines are dropped.
       assert.deepStrictEqual(lines.map((line) => line.message).sort(), ["leaf 0", "leaf 1"])
       for (const line of lines) {
         assert.strictEqual(line.annotations["lateral.task"], "leaf")
         assert.strictEqual(line.annotations.request, "r2")
         assert.isNumber(line.annotations["lateral.run"])
       }
+    }))
+
+  it.live("a caller that logs at Debug gets a worker thread's Debug lines", () =>
+    Effect.gen(function*() {
+      const logs = capture()
+      yield* Effect.flatMap(Observed.leaf(3), Task.await).pipe(
+        Effect.provide(TaskPool.layer({ maxWorkers: 2, threads: 1 })),
+        Effect.provide(logs.layer),
+        Effect.provideService(References.MinimumLogLevel, "Debug")
+      )
+      assert.deepStrictEqual(logs.lines.map((line) => line.message).filter((message) => String(message).startsWith("leaf")), ["leaf 3", "leaf 3 in detail"])
     }))
 })

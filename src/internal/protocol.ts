@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { WireParent, WireTelemetry } from "./threadTelemetry.ts"
+import type { WireCaller, WireTelemetry } from "./threadTelemetry.ts"
 import type { WireExit, WireFailure } from "./wire.ts"
 
 /** Main to worker. */
@@ -35,8 +35,8 @@ export interface RunColumns {
   /** The group the task's own submissions join (0: none). */
   readonly groups: Array<number>
   readonly payloads: Array<unknown>
-  /** The caller's span context for tasks whose caller observes (see `threadTelemetry.ts`). */
-  readonly parents: Array<WireParent | undefined>
+  /** For tasks whose caller observes, what it observes with (see `threadTelemetry.ts`). */
+  readonly callers: Array<WireCaller | undefined>
 }
 
 /** What a task running on a worker asks of the pool. `parent` is the asking task's id. */

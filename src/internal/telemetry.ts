@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
@@ -183,6 +184,7 @@ export class Sink {
   readonly tracing: boolean
   /** Whether the submitter has loggers of its own (not Effect's default ones). */
   readonly logging: boolean
+  readonly minimumLogLevel: LogLevel.LogLevel
   readonly logAnnotations: Readonly<Record<string, unknown>> | undefined
   private readonly registry: Metric.MetricRegistry
   private readonly attributes: Metric.Metric.AttributeSet
@@ -192,6 +194,7 @@ export class Sink {
   constructor(context: Context.Context<never>) {
     this.tracing = tracingIn(context)
     this.logging = Context.get(context, Logger.CurrentLoggers) !== defaultLoggers
+    this.minimumLogLevel = Context.get(context, References.MinimumLogLevel)
     const logAnnotations = Context.get(context, References.CurrentLogAnnotations)
     this.logAnnotations = Object.keys(logAnnotations).length > 0 ? logAnnotations : undefined
     this.registry = Context.get(context, Metric.MetricRegistry)

@@ -27,8 +27,8 @@ import * as Tracer from "effect/Tracer"
 import type { Run } from "./run.ts"
 import { annotated } from "./telemetry.ts"
 
-/** Sent with an attempt when the caller observes: the run's span context, or `null` when it has no span (logs only). */
-export type WireParent = readonly [traceId: string, spanId: string, sampled: boolean] | null
+/** Sent with an attempt when the caller observes: its minimum log level, and the run's span context when it traces. */
+export type WireCaller = readonly [minimumLogLevel: LogLevel.LogLevel, span?: readonly [traceId: string, spanId: string, sampled: boolean]]
 
 /** A finished span; `failure` is the cause's text, `null` for an interruption, `undefined` for a success. */
 export type WireSpan = readonly [
@@ -58,10 +58,10 @@ export type WireTelemetry = readonly [spans: Array<WireSpan>, logs: Array<WireLo
 // the caller's side
 
 /** What to send with `run`'s attempt: `undefined` when the caller does not observe. */
-export const parentOf = (run: Run): WireParent | undefined => {
-  const span = run.span
-  if (span !== undefined) return [span.traceId, span.spanId, span.sampled]
-  return run.sink.logging ? null : undefined
+export const callerOf = (run: Run): WireCaller | undefined => {
+  const { span, sink } = run
+  if (span !== undefined) return [sink.minimumLogLevel, [span.traceId, span.spanId, span.sampled]]
+  return sink.logging ? [sink.minimumLogLevel] : undefined
 }
 
 /** Replays what `run` recorded on its thread: its spans through the caller's tracer, its lines through the caller's loggers. */
@@ -162,7 +162,7 @@ class RecordedSpan extends Tracer.NativeSpan {
  * into `recorded`, and, when the caller traces, under the caller's span with
  * a tracer that records there too.
  */
-export const recording = (context: Context.Context<never>, parent: WireParent, recorded: WireTelemetry): Context.Context<never> => {
+export const recording = (context: Context.Context<never>, [minimumLogLevel, parent]: WireCaller, recorded: WireTelemetry): Context.Context<never> => {
   const [spans, logs] = recorded
   const logger = Logger.make(({ cause, fiber, logLevel, message }) => {
     logs.push([
@@ -172,8 +172,9 @@ export const recording = (context: Context.Context<never>, parent: WireParent, r
       cause.reasons.length === 0 ? undefined : Cause.pretty(cause)
     ])
   })
-  const logging = Context.add(context, Logger.CurrentLoggers, new Set([logger]))
-  if (parent === null) return logging
+  // The caller's level: lines it would drop are not recorded, lines it keeps are.
+  const logging = Context.add(Context.add(context, Logger.CurrentLoggers, new Set([logger])), References.MinimumLogLevel, minimumLogLevel)
+  if (parent === undefined) return logging
   const tracer = Tracer.make({ span: (options) => new RecordedSpan(options, spans) })
   const parentSpan = Tracer.externalSpan({ traceId: parent[0], spanId: parent[1], sampled: parent[2] })
   return Context.add(Context.add(logging, Tracer.Tracer, tracer), Tracer.ParentSpan, parentSpan)

@@ -177,7 +177,7 @@ class Thread {
   }
 }
 
-const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [], parents: [] })
+const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [], callers: [] })
 
 const column = <K extends keyof Protocol.RunColumns>(batch: Protocol.RunColumns, key: K, i: number) => [batch[key][i]] as Protocol.RunColumns[K]
 
@@ -339,7 +339,7 @@ export class ThreadPool implements Executor, AskingThreads {
     batch.names.push(run.def.name)
     batch.groups.push(pending.group)
     batch.payloads.push(run.encoded)
-    batch.parents.push(ThreadTelemetry.parentOf(run))
+    batch.callers.push(ThreadTelemetry.callerOf(run))
     thread.batchBytes += sizeOf(run.encoded)
     if (run.def.portable!.transfer) transferablesOf(run.encoded, thread.transfers)
     if (!thread.ready) return
@@ -369,7 +369,7 @@ export class ThreadPool implements Executor, AskingThreads {
         names: column(batch, "names", i),
         groups: column(batch, "groups", i),
         payloads: column(batch, "payloads", i),
-        parents: column(batch, "parents", i)
+        callers: column(batch, "callers", i)
       }
       const pending = thread.pending.get(batch.ids[i]!)!
       const error = thread.send([Protocol.RunBatch, one], pending.run.def.portable!.transfer ? transferablesOf(one.payloads[0]) : [])

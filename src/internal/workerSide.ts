@@ -235,17 +235,17 @@ const serve = Effect.gen(function*() {
     }
   }
 
-  const start = (id: number, def: TaskDef, group: number, payload: unknown, parent: ThreadTelemetry.WireParent | undefined) => {
+  const start = (id: number, def: TaskDef, group: number, payload: unknown, caller: ThreadTelemetry.WireCaller | undefined) => {
     let effect: Effect.Effect<unknown, unknown>
     try {
       effect = def.run([def.portable!.decodePayload(payload)]) as Effect.Effect<unknown, unknown>
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    const recorded: ThreadTelemetry.WireTelemetry | undefined = parent === undefined ? undefined : [[], []]
-    const task: WorkerTask = { id, locals: undefined, recorded }
+    const observed = caller && { caller, recorded: [[], []] as ThreadTelemetry.WireTelemetry }
+    const task: WorkerTask = { id, locals: undefined, recorded: observed?.recorded }
     const context = Context.add(base, CurrentWorkerPlace, { task, group })
-    const fiber = Effect.runForkWith(recorded === undefined ? context : ThreadTelemetry.recording(context, parent!, recorded))(effect)
+    const fiber = Effect.runForkWith(observed ? ThreadTelemetry.recording(context, observed.caller, observed.recorded) : context)(effect)
     const exit = fiber.pollUnsafe()
     if (exit) return finished(task, def, exit)
     running.set(id, fiber)
@@ -263,19 +263,19 @@ const serve = Effect.gen(function*() {
       const name = batch.names[i]!
       const def = lookup(module, name)
       if (def) {
-        start(id, def, batch.groups[i]!, batch.payloads[i], batch.parents[i])
+        start(id, def, batch.groups[i]!, batch.payloads[i], batch.callers[i])
         continue
       }
       // First task of a module on this thread: import it, then run.
       const group = batch.groups[i]!
       const payload = batch.payloads[i]
-      const parent = batch.parents[i]
+      const caller = batch.callers[i]
       importing.add(id)
       Effect.runFork(resolve(module, name).pipe(
         Effect.matchCause({
           onSuccess: (def) => {
             importing.delete(id)
-            if (!cancelled.delete(id)) start(id, def, group, payload, parent)
+            if (!cancelled.delete(id)) start(id, def, group, payload, caller)
           },
           onFailure: (cause) => {
             importing.delete(id)
