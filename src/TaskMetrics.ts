@@ -10,6 +10,7 @@
  *
  * @since 0.2.0
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
@@ -209,6 +210,33 @@ export const threadCrashes = "lateral_thread_crashes_total"
  * @since 0.2.0
  */
 export const threadRespawns = "lateral_thread_respawns_total"
+
+/**
+ * Whether runs are timed for `duration` and `queueWait` (and the spans'
+ * `lateral.queue_ms`): on by default. Timing a run reads the clock twice,
+ * which is most of what the metrics cost on tasks that take well under a
+ * microsecond; turn it off where the code submitting such tasks runs, and the
+ * counters and gauges are still kept. Read once per submitting context.
+ *
+ * **Example** (Counting a million tiny tasks without timing them)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskMetrics, TaskPool } from "effect-lateral"
+ *
+ * const increment = Task.make("increment", (n: number) => Effect.succeed(n + 1))
+ *
+ * const program = Effect.gen(function*() {
+ *   for (let i = 0; i < 1_000_000; i++) yield* increment(i)
+ * }).pipe(Effect.provideService(TaskMetrics.TimingEnabled, false), Effect.provide(TaskPool.layer()))
+ * ```
+ *
+ * @category references
+ * @since 0.2.0
+ */
+export const TimingEnabled: Context.Reference<boolean> = Context.Reference<boolean>("effect-lateral/TaskMetrics/TimingEnabled", {
+  defaultValue: () => true
+})
 
 /**
  * One task's figures, from the metrics: its runs by outcome, its retries and

@@ -184,6 +184,22 @@ describe("metrics", () => {
       assert.isAtLeast(rows.get("leaf")!.p95!, rows.get("leaf")!.p50!)
     }))
 
+  it.live("with TaskMetrics.TimingEnabled off, runs are counted but not timed", () =>
+    Effect.gen(function*() {
+      const gate = Task.make("untimed", (_: number) => Effect.yieldNow)
+      const { snapshot } = yield* measured(
+        Effect.gen(function*() {
+          for (let i = 0; i < 3; i++) yield* gate(i)
+          yield* TaskPool.join
+        }).pipe(Effect.provideService(TaskMetrics.TimingEnabled, false)),
+        TaskPool.layer({ maxWorkers: 1 })
+      )
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.succeeded, { task: "untimed" }), 3)
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.queued, { task: "untimed" }), 0)
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.duration, { task: "untimed" }), 0)
+      assert.strictEqual(valueOf(snapshot, TaskMetrics.queueWait, { task: "untimed" }), 0)
+    }))
+
   it.live("the OpenTelemetry SDK's metric reader sees them, by task and error", () =>
     Effect.gen(function*() {
       /** Collects when asked, and only then. */

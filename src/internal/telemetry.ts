@@ -185,6 +185,8 @@ export class Sink {
   /** Whether the submitter has loggers of its own (not Effect's default ones). */
   readonly logging: boolean
   readonly minimumLogLevel: LogLevel.LogLevel
+  /** Whether runs are timed (`TaskMetrics.TimingEnabled`). */
+  readonly timing: boolean
   readonly logAnnotations: Readonly<Record<string, unknown>> | undefined
   private readonly registry: Metric.MetricRegistry
   private readonly attributes: Metric.Metric.AttributeSet
@@ -195,6 +197,7 @@ export class Sink {
     this.tracing = tracingIn(context)
     this.logging = Context.get(context, Logger.CurrentLoggers) !== defaultLoggers
     this.minimumLogLevel = Context.get(context, References.MinimumLogLevel)
+    this.timing = Context.get(context, Names.TimingEnabled)
     const logAnnotations = Context.get(context, References.CurrentLogAnnotations)
     this.logAnnotations = Object.keys(logAnnotations).length > 0 ? logAnnotations : undefined
     this.registry = Context.get(context, Metric.MetricRegistry)
@@ -243,13 +246,14 @@ export const submitted = (run: Run): void => {
 /** A run waits for a lane. */
 export const enqueued = (run: Run): void => {
   run.figures.queued++
-  run.queuedAt = performance.now()
+  if (run.sink.timing) run.queuedAt = performance.now()
 }
 
 /** A run leaves the queue for a lane. */
 export const dequeued = (run: Run): void => {
   const figures = run.figures
   figures.queued--
+  if (!run.sink.timing) return
   run.startedAt = performance.now()
   figures.queueWait.record((run.startedAt - run.queuedAt) / 1000)
 }
@@ -258,7 +262,7 @@ export const dequeued = (run: Run): void => {
 export const started = (run: Run): void => {
   const figures = run.figures
   figures.running++
-  if (run.startedAt === 0) {
+  if (run.startedAt === 0 && run.sink.timing) {
     // Started at its submit: no clock read for the wait.
     run.startedAt = performance.now()
     figures.queueWait.record(0)
@@ -271,7 +275,7 @@ export const finished = (run: Run, exit: Exit.Exit<unknown, unknown>, dropped: b
   if (dropped) figures.queued--
   else {
     figures.running--
-    figures.duration.record((performance.now() - run.startedAt) / 1000)
+    if (run.startedAt !== 0) figures.duration.record((performance.now() - run.startedAt) / 1000)
   }
   if (exit._tag === "Success") figures.succeeded++
   else if (Cause.hasInterruptsOnly(exit.cause)) figures.interrupted++
@@ -317,9 +321,9 @@ export const traced = <A, E, R>(run: Run, effect: Effect.Effect<A, E, R>): Effec
   const attributes: Record<string, unknown> = {
     "lateral.task": run.def.name,
     "lateral.run": run.id,
-    "lateral.queue_ms": run.queuedAt === 0 ? 0 : run.startedAt - run.queuedAt,
     "lateral.portable": run.def.portable !== undefined
   }
+  if (run.sink.timing) attributes["lateral.queue_ms"] = run.queuedAt === 0 ? 0 : run.startedAt - run.queuedAt
   if (run.lane >= 0) attributes["lateral.lane"] = run.lane
   return Effect.useSpan(run.def.name, { attributes }, (span) => {
     run.span = span
