@@ -6,7 +6,8 @@
  * its class name, or `"Defect"`). Durations are in seconds.
  *
  * `TaskMetrics.summary` reads them back as one row per task, for a report at
- * the end of a program.
+ * the end of a program. `TaskMetrics.TimingEnabled` turns the timing of runs
+ * off where tasks are tiny and many.
  *
  * @since 0.2.0
  */
