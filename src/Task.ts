@@ -32,6 +32,7 @@ import { durationOf, expected } from "./internal/options.ts"
 import { Portable } from "./internal/portable.ts"
 import { type PortableTaskDef, register } from "./internal/registry.ts"
 import type { TaskDef } from "./internal/taskDef.ts"
+import * as Telemetry from "./internal/telemetry.ts"
 import type { PoolTimeoutError, TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "./TaskError.ts"
 import { TaskPool } from "./TaskPool.ts"
 
@@ -340,7 +341,7 @@ export const group: {
         value: outcome.value,
         results: (task: Task<any, any, any, any>) => outcome.successesOf(task[TypeId])
       }))
-    return Effect.withSpan(result, "Task.group")
+    return Telemetry.span("Task.group")(result)
   }
 )
 

@@ -30,6 +30,7 @@ import { checkPoolOptions, describe, inCode, type PoolOptions, type RawPoolOptio
 import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
 import { TaskPool } from "./internal/service.ts"
+import * as Telemetry from "./internal/telemetry.ts"
 import type { Stats as EngineStats } from "./internal/stats.ts"
 import { insideWorkerThread } from "./internal/threads.ts"
 import type { PoolTimeoutError } from "./TaskError.ts"
@@ -211,10 +212,24 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
  * @category waiting
  * @since 0.1.0
  */
-export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) => pool.join)
+export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) => pool.join).pipe(Telemetry.span("TaskPool.join"))
 
 /**
- * The current counters of the pool in context.
+ * The current counters of the pool in context. For the same counters by task
+ * name, read the pool's metrics: `TaskMetrics.summary`.
+ *
+ * **Example** (Counters, then per task)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskMetrics, TaskPool } from "effect-lateral"
+ *
+ * const report = Effect.gen(function*() {
+ *   const { submitted, failed } = yield* TaskPool.stats
+ *   const perTask = yield* TaskMetrics.summary // [{ task, submitted, succeeded, failed, running, queued, ... }]
+ *   return { submitted, failed, perTask }
+ * })
+ * ```
  *
  * @category observability
  * @since 0.1.0

@@ -10,6 +10,9 @@ export * as Task from "./Task.ts"
 /** @since 0.1.0 */
 export * as TaskError from "./TaskError.ts"
 
+/** @since 0.2.0 */
+export * as TaskMetrics from "./TaskMetrics.ts"
+
 /** @since 0.1.0 */
 export * as TaskPool from "./TaskPool.ts"
 

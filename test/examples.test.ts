@@ -96,6 +96,9 @@ describe("examples", () => {
         assert.match(first.stdout, /parallel: +[\d.]+ s, 6 users and 30 posts in the database \(maxWorkers \d+, \d+ worker threads\)/)
         assert.match(first.stdout, /speedup: +[\d.]+x/)
         assert.include(first.stdout, "rows:     the same in both runs")
+        // The table per task, from the pool's metrics: the parallel run's 30 transforms, none failed.
+        assert.include(first.stdout, "per task, parallel run (from the pool's metrics):")
+        assert.match(first.stdout, /transformPost +30 +0 +0 +[\d.]+ +[\d.]+/)
         // Not a terminal: progress comes as log lines, from the pool's counters.
         assert.match(first.stdout, /(serial|parallel) *: \d+\/\d+ tasks done, \d+ failed, \d+ in flight, \d+ tasks\/s/)
 

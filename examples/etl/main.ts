@@ -9,13 +9,20 @@
  * started for the demo on loopback (see runners.ts), which are stopped when
  * it ends, and the demo tells which runner ran how many tasks.
  *
+ * Each run ends with a table per task, from the pool's metrics
+ * (`TaskMetrics.summary`). With `--otlp URL`, each run's traces, metrics and
+ * logs go to an OpenTelemetry collector too (OTLP over HTTP, JSON).
+ *
  *   npm run demo -- --help
  *   npm run demo -- --runners 3
+ *   npm run demo -- --otlp http://localhost:4318
  */
 import { NodeHttpClient, NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Config, Console, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Console, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { TaskPool } from "effect-lateral"
+import type * as HttpClient from "effect/http/HttpClient"
+import { Otlp } from "effect/observability"
+import { TaskMetrics, TaskPool } from "effect-lateral"
 import { BlogApi } from "./api.ts"
 import { countRows, extractAll, prepareDatabase, type RowCounts } from "./pipeline.ts"
 import * as Runners from "./runners.ts"
@@ -56,6 +63,10 @@ const flags = {
     Flag.withSchema(NonNegativeInt),
     Flag.withDescription("Run the transform on this many local runner processes (a cluster on loopback, TaskPool.layerCluster)"),
     Flag.withDefault(0)
+  ),
+  otlp: Flag.String("otlp").pipe(
+    Flag.withDescription("Send traces, metrics and logs to an OpenTelemetry collector at this base URL (OTLP/HTTP JSON, e.g. http://localhost:4318)"),
+    Flag.optional
   )
 }
 
@@ -65,6 +76,8 @@ interface Run {
   readonly maxWorkers: number
   /** The pool's counters when it closed. */
   readonly last: TaskPool.Progress | undefined
+  /** Its tasks' figures, from the metrics. */
+  readonly tasks: ReadonlyArray<TaskMetrics.TaskSummary>
 }
 
 /**
@@ -85,7 +98,12 @@ const showProgress = (label: string) => {
   return { report, last: () => last }
 }
 
-const runPipeline = (label: string, pool: Layer.Layer<TaskPool.TaskPool, unknown>, path: string) =>
+/**
+ * One run of the pipeline, with a metric registry of its own so that its
+ * table counts only its tasks; with `otlp`, its traces, metrics and logs are
+ * exported there (and flushed when the run ends).
+ */
+const runPipeline = (label: string, pool: Layer.Layer<TaskPool.TaskPool, unknown>, path: string, otlp: Option.Option<string>) =>
   Effect.gen(function*() {
     const started = Date.now()
     const progress = showProgress(label)
@@ -93,11 +111,30 @@ const runPipeline = (label: string, pool: Layer.Layer<TaskPool.TaskPool, unknown
       yield* progress.report
       yield* extractAll
       return (yield* TaskPool.TaskPool).maxWorkers
-    }).pipe(Effect.provide(pool))
+    }).pipe(Effect.withSpan(`pipeline ${label.trim()}`), Effect.provide(pool), Effect.provide(exporter(otlp)))
     if (process.stdout.isTTY) yield* Effect.sync(() => process.stdout.write("\n"))
     const seconds = (Date.now() - started) / 1000
-    return { seconds, rows: yield* countRows(path), maxWorkers, last: progress.last() } satisfies Run
+    const tasks = yield* TaskMetrics.summary
+    return { seconds, rows: yield* countRows(path), maxWorkers, last: progress.last(), tasks } satisfies Run
+  }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+
+/** Effect's own OTLP exporter, when asked for. */
+const exporter = (otlp: Option.Option<string>): Layer.Layer<never, never, HttpClient.HttpClient> =>
+  Option.match(otlp, {
+    onNone: () => Layer.empty,
+    onSome: (baseUrl) => Otlp.layerJson({ baseUrl, resource: { serviceName: "lateral-demo" } })
   })
+
+/** The table of a run's tasks: runs, failures, retries, and the p50 and p95 of their durations. */
+const taskTable = (tasks: ReadonlyArray<TaskMetrics.TaskSummary>): string => {
+  const ms = (seconds: number | undefined) => seconds === undefined ? "-" : (seconds * 1000).toFixed(1)
+  const rows = [
+    ["task", "runs", "failed", "retried", "p50 ms", "p95 ms"],
+    ...tasks.map((t) => [t.task, String(t.submitted), String(t.failed), String(t.retried), ms(t.p50), ms(t.p95)])
+  ]
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) => row.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")).join("\n")
+}
 
 /** The API on loopback, a client for it, and the database path. */
 const services = (options: { readonly users: number; readonly posts: number; readonly db: string }) =>
@@ -127,9 +164,9 @@ const demo = Command.make("demo", flags, (options) =>
       `Extracting ${options.users} users with ${options.posts} posts each from ${api.url} (20-80 ms a call, a few 503s), ` +
         `transforming each post, loading into ${options.db}\n`
     )
-    const serial = yield* runPipeline("serial  ", TaskPool.serial, options.db)
+    const serial = yield* runPipeline("serial  ", TaskPool.serial, options.db, options.otlp)
     const callsAfterSerial = api.calls()
-    const parallel = yield* runPipeline("parallel", pool, options.db)
+    const parallel = yield* runPipeline("parallel", pool, options.db, options.otlp)
     const calls = api.calls()
     yield* Console.log(`\nserial:   ${serial.seconds.toFixed(2)} s, ${serial.rows.users} users and ${serial.rows.posts} posts in the database`)
     yield* Console.log(
@@ -156,6 +193,8 @@ const demo = Command.make("demo", flags, (options) =>
         ? "rows:     the same in both runs: loading is idempotent"
         : "rows:     the runs differ!"
     )
+    yield* Console.log(`\nper task, parallel run (from the pool's metrics):\n${taskTable(parallel.tasks)}`)
+    if (Option.isSome(options.otlp)) yield* Console.log(`\ntraces, metrics and logs of both runs sent to ${options.otlp.value}`)
   }).pipe(Effect.scoped, Effect.provide(services(options))))
 
 demo.pipe(

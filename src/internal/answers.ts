@@ -17,6 +17,7 @@ import { resolve } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
 import type { Stats } from "./stats.ts"
 import type { TaskDef } from "./taskDef.ts"
+import * as Telemetry from "./telemetry.ts"
 import type { WireFailure } from "./wire.ts"
 
 /** What the answers need of the pool. */
@@ -103,7 +104,7 @@ export class Answers {
       case "submit": {
         const group = question.group === 0 ? asking.group : this.groupById(question.group) ?? asking.group
         const submitted = resolve(question.module, question.name).pipe(
-          Effect.flatMap((def) => pool.submitRun(def, [], question.payload, asking.context, group, asking)),
+          Effect.flatMap((def) => pool.submitRun(def, [], question.payload, Telemetry.submitterContext(asking), group, asking)),
           Effect.map((run) => {
             const id = ++this.nextId
             this.remoteRuns.set(id, run)

@@ -33,6 +33,7 @@ import { type Holder, LocalInstances } from "./locals.ts"
 import { CurrentPlace, type Place, Run, type RunGroup } from "./run.ts"
 import { Counters, type Stats } from "./stats.ts"
 import { type AttemptHooks, attempts, encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
+import * as Telemetry from "./telemetry.ts"
 import * as Threads from "./threads.ts"
 import { waitUntil, wakeAll, type Waiters } from "./waiters.ts"
 import { Watchers } from "./watchers.ts"
@@ -151,6 +152,7 @@ export class ParallelPool implements Engine {
     const refusal = this.refusal(def, group, submitter)
     if (refusal !== undefined) return refusal
     const run = new Run(this, def, args, encoded, context, group, this.joins.parentFor(submitter))
+    Telemetry.submitted(run)
     this.counters.submitted++
     this.pending++
     group.pending++
@@ -189,6 +191,7 @@ export class ParallelPool implements Engine {
 
   private enqueue(run: Run): void {
     this.queued++
+    Telemetry.enqueued(run)
     if (this.queueTail) this.queueTail.nextQueued = run
     else this.queueHead = run
     this.queueTail = run
@@ -211,6 +214,7 @@ export class ParallelPool implements Engine {
         if (this.queueHead === undefined) this.queueTail = undefined
         run.nextQueued = undefined
         this.queued--
+        Telemetry.dequeued(run)
         this.lanes.assign(run)
         this.start(run)
         continue
@@ -239,6 +243,7 @@ export class ParallelPool implements Engine {
 
   private start(run: Run): void {
     this.counters.running++
+    Telemetry.started(run)
     if (run.onStart) {
       const onStart = run.onStart
       run.onStart = undefined
@@ -249,12 +254,13 @@ export class ParallelPool implements Engine {
     try {
       const executor = def.portable !== undefined ? this.executor : undefined
       const attempt = executor !== undefined ? executor.attempt(run, () => this.lanes.release(run)) : inlineAttempt(def, run.args)
-      effect = attempts(def, attempt as Effect.Effect<unknown, unknown>, def.timeout === undefined && def.retry === undefined ? undefined : this.hooks(run))
+      effect = attempts(run, attempt as Effect.Effect<unknown, unknown>, def.timeout === undefined && def.retry === undefined ? undefined : this.hooks(run))
       if (executor !== undefined) effect = Effect.andThen(executor.ready, effect)
+      effect = Telemetry.traced(run, effect)
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    const fiber = Effect.runForkWith(Context.add(run.context, CurrentPlace, run))(effect as Effect.Effect<unknown, unknown>)
+    const fiber = Effect.runForkWith(Telemetry.annotated(run, Context.add(run.context, CurrentPlace, run)))(effect as Effect.Effect<unknown, unknown>)
     const exit = fiber.pollUnsafe()
     if (exit) return this.complete(run, exit)
     run.fiber = fiber
@@ -298,6 +304,7 @@ export class ParallelPool implements Engine {
     this.pending--
     group.pending--
     const failure = this.counters.finished(exit)
+    Telemetry.finished(run, exit, run.droppedFromQueue)
     if (exit._tag === "Success") {
       if (run.item >= 0) group.ordered![run.item] = exit.value
       else group.recordSuccess(run.def, exit.value)
@@ -544,6 +551,7 @@ export class ParallelPool implements Engine {
       return this.fail(group, Cause.fail(encoded.failure), feed.def)
     }
     const run = new Run(this, feed.def, args, encoded.success, feed.context, group, this.joins.parentFor(feed.submitter))
+    Telemetry.submitted(run)
     if (group.ordered !== undefined) run.item = feed.taken - 1
     this.counters.submitted++
     this.pending++

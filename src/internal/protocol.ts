@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import type { WireCaller, WireTelemetry } from "./threadTelemetry.ts"
 import type { WireExit, WireFailure } from "./wire.ts"
 
 /** Main to worker. */
@@ -16,7 +17,7 @@ export type ToWorker =
 
 /** Worker to main. */
 export type FromWorker =
-  | readonly [kind: typeof Done, ids: Array<number>, exits: Array<WireExit>]
+  | readonly [kind: typeof Done, ids: Array<number>, exits: Array<WireExit>, telemetry?: Array<readonly [id: number, recorded: WireTelemetry]>]
   | readonly [kind: typeof Ask, request: number, question: Question]
 
 export const RunBatch = 0
@@ -34,6 +35,8 @@ export interface RunColumns {
   /** The group the task's own submissions join (0: none). */
   readonly groups: Array<number>
   readonly payloads: Array<unknown>
+  /** For tasks whose caller observes, what it observes with (see `threadTelemetry.ts`). */
+  readonly callers: Array<WireCaller | undefined>
 }
 
 /** What a task running on a worker asks of the pool. `parent` is the asking task's id. */

@@ -7,11 +7,13 @@
 import * as Context from "effect/Context"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import type * as Tracer from "effect/Tracer"
 import { type Engine, type Handle, HandleKey } from "./engine.ts"
 import type { Group, Linked } from "./group.ts"
 import type { Counted, Epoch } from "./joins.ts"
 import type { Holder } from "./locals.ts"
 import type { TaskDef } from "./taskDef.ts"
+import type { Sink, TaskFigures } from "./telemetry.ts"
 import type { Waiters } from "./waiters.ts"
 
 /**
@@ -57,6 +59,13 @@ export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Li
   declare lane: number
   /** This run plus its children whose subtrees have not settled (see `Joins`). */
   declare subtree: number
+  // set by `telemetry.submitted` right after construction
+  /** The run's id in this process, for log annotations and span attributes. */
+  declare id: number
+  declare sink: Sink
+  declare figures: TaskFigures
+  /** `performance.now()` at start (0 until then). */
+  declare startedAt: number
 
   // rare fields, on the prototype until set
   /** Set while the run's fiber is suspended (not for runs that finish synchronously). */
@@ -85,6 +94,12 @@ export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Li
   declare locals: Holder["locals"]
   /** The run's item in its `Task.forEach`, when the caller keeps the results; else -1. */
   declare item: number
+  /** The run's span, when a tracer is installed. */
+  declare span: Tracer.Span | undefined
+  /** `performance.now()` when the run joined the queue. */
+  declare queuedAt: number
+  /** The attempt running now, from 1. */
+  declare attempt: number
 
   constructor(
     engine: Engine,
@@ -119,8 +134,10 @@ export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Li
 
 // `HandleKey` on the prototype makes `Task.isHandle` work at no cost per run.
 Object.defineProperty(Run.prototype, HandleKey, { value: HandleKey })
-for (const rare of ["fiber", "laneWaiters", "nextRequest", "prevRequest", "waiters", "childWaiters", "onStart", "prev", "next", "nextQueued", "locals"]) {
+for (const rare of ["fiber", "laneWaiters", "nextRequest", "prevRequest", "waiters", "childWaiters", "onStart", "prev", "next", "nextQueued", "locals", "span"]) {
   Object.defineProperty(Run.prototype, rare, { value: undefined, writable: true })
 }
 for (const flag of ["stopped", "timedOut", "droppedFromQueue"]) Object.defineProperty(Run.prototype, flag, { value: false, writable: true })
 Object.defineProperty(Run.prototype, "item", { value: -1, writable: true })
+for (const time of ["startedAt", "queuedAt"]) Object.defineProperty(Run.prototype, time, { value: 0, writable: true })
+Object.defineProperty(Run.prototype, "attempt", { value: 1, writable: true })

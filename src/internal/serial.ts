@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -19,6 +20,7 @@ import { type Holder, LocalInstances } from "./locals.ts"
 import { CurrentPlace, Run, type RunGroup } from "./run.ts"
 import { Counters, type Stats } from "./stats.ts"
 import { attempts, encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
+import * as Telemetry from "./telemetry.ts"
 import { Watchers } from "./watchers.ts"
 
 /** Builds the serial pool; its close raises the pool's failure, then releases worker-local instances. */
@@ -59,8 +61,10 @@ class SerialPool implements Engine {
     const run = new Run(this, def, args, encoded.success, fiber.context, group, undefined)
     this.counters.submitted++
     this.counters.running++
-    return Effect.suspend(() => attempts(def, inlineAttempt(def, args) as Effect.Effect<unknown, unknown>)).pipe(
-      Effect.provideService(CurrentPlace, run),
+    Telemetry.submitted(run)
+    Telemetry.started(run)
+    return Effect.suspend(() => Telemetry.traced(run, attempts(run, inlineAttempt(def, args) as Effect.Effect<unknown, unknown>))).pipe(
+      Effect.updateContext((context: Context.Context<never>) => Telemetry.annotated(run, Context.add(context, CurrentPlace, run))),
       Effect.onExit((exit) => Effect.sync(() => this.finished(run, exit))),
       Effect.as(run)
     )
@@ -71,6 +75,7 @@ class SerialPool implements Engine {
     run.exit = exit
     this.counters.running--
     const failure = this.counters.finished(exit)
+    Telemetry.finished(run, exit, false)
     if (exit._tag === "Success") run.group.recordSuccess(run.def, exit.value)
     else if (failure && run.group.failure === undefined) run.group.failure = failure
   }

@@ -14,6 +14,8 @@ import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import { type TaskPayloadError, TaskTimeoutError, WorkerCrashError } from "../TaskError.ts"
 import type { Portable } from "./portable.ts"
+import type { Run } from "./run.ts"
+import * as Telemetry from "./telemetry.ts"
 
 export interface TaskDef {
   readonly name: string
@@ -37,25 +39,27 @@ export interface AttemptHooks {
   readonly onTimeout: (interrupt: () => void) => void
 }
 
-/** The attempts of one call: `attempt` bounded by the task's `timeout`, retried by its `retry`. */
+/** The attempts of one call (`run`): `attempt` bounded by the task's `timeout`, retried by its `retry`. */
 export const attempts = (
-  def: TaskDef,
+  run: Run,
   attempt: Effect.Effect<unknown, unknown>,
   hooks?: AttemptHooks
 ): Effect.Effect<unknown, unknown> => {
-  const { retry, timeout } = def
+  const { retry, timeout } = run.def
   if (timeout === undefined && retry === undefined) return attempt
-  const once = timeout === undefined ? attempt : timed(def.name, timeout, attempt, hooks)
+  const once = timeout === undefined ? attempt : timed(run, timeout, attempt, hooks)
   if (retry === undefined) return once
   // A task that keeps crashing its thread has had its attempts: the schedule does not retry that.
   const options = { schedule: retry, while: (error: unknown) => !(error instanceof WorkerCrashError) }
-  if (hooks === undefined) return Effect.retry(once, options)
   let first = true
   return Effect.retry(
     Effect.suspend(() => {
-      if (!first) return Effect.andThen(hooks.beforeRetry, once)
-      first = false
-      return once
+      if (first) {
+        first = false
+        return once
+      }
+      Telemetry.retried(run)
+      return hooks === undefined ? once : Effect.andThen(hooks.beforeRetry, once)
     }),
     options
   )
@@ -68,7 +72,7 @@ export const attempts = (
  * lane unwind): none of its code runs past its time.
  */
 const timed = (
-  name: string,
+  run: Run,
   timeout: Duration.Duration,
   attempt: Effect.Effect<unknown, unknown>,
   hooks: AttemptHooks | undefined
@@ -91,9 +95,9 @@ const timed = (
           // Like `Effect.timeout`, the attempt's finalizers have run when the timeout fails.
           Effect.flatMap((exit) => {
             timerFiber.interruptUnsafe()
-            return expired && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
-              ? Effect.fail(new TaskTimeoutError({ task: name, timeout: Duration.format(timeout) }))
-              : exit
+            if (!expired || Exit.isSuccess(exit) || !Cause.hasInterruptsOnly(exit.cause)) return exit
+            Telemetry.timedOut(run)
+            return Effect.fail(new TaskTimeoutError({ task: run.def.name, timeout: Duration.format(timeout) }))
           })
         ))
     })

@@ -23,6 +23,7 @@
  * @internal
  */
 import * as NodeWorker from "@effect/platform-node/NodeWorker"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -39,6 +40,8 @@ import * as Protocol from "./protocol.ts"
 import { transferablesOf } from "./portable.ts"
 import { registeredModules } from "./registry.ts"
 import type { Run, RunGroup } from "./run.ts"
+import * as Telemetry from "./telemetry.ts"
+import * as ThreadTelemetry from "./threadTelemetry.ts"
 import type { WireExit } from "./wire.ts"
 
 // `@effect/platform-node` needs Node 22.19 or later. On older versions a task
@@ -134,6 +137,8 @@ class Thread {
   restarting = false
   /** Crashes since a task last finished here. */
   crashes = 0
+  /** Set when its worker crashed: its next start is a respawn. */
+  respawnDue = false
   /** Set when the pool stops the thread (a stuck task, the pool closing): not a crash. */
   stopping = false
   /** Whether it has been started at least once (the others start after the first is ready). */
@@ -172,7 +177,7 @@ class Thread {
   }
 }
 
-const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [] })
+const emptyBatch = (): Protocol.RunColumns => ({ ids: [], modules: [], names: [], groups: [], payloads: [], callers: [] })
 
 const column = <K extends keyof Protocol.RunColumns>(batch: Protocol.RunColumns, key: K, i: number) => [batch[key][i]] as Protocol.RunColumns[K]
 
@@ -186,6 +191,8 @@ export class ThreadPool implements Executor, AskingThreads {
   private readonly workers: Array<Thread>
   private readonly platform: Worker.WorkerPlatform["Service"]
   private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** The context the pool was built in, whose metric registry counts crashes. */
+  private readonly context: Context.Context<never>
   private nextTask = 0
   private nextWorker = 0
   private started = false
@@ -198,12 +205,14 @@ export class ThreadPool implements Executor, AskingThreads {
     options: ThreadOptions,
     host: ThreadHost,
     platform: Worker.WorkerPlatform["Service"],
-    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>,
+    context: Context.Context<never>
   ) {
     this.options = options
     this.host = host
     this.platform = platform
     this.runFork = runFork
+    this.context = context
     this.workers = Array.from({ length: options.threads }, (_, i) => new Thread(i))
   }
 
@@ -306,6 +315,7 @@ export class ThreadPool implements Executor, AskingThreads {
       this.start(best)
     }
     pending.thread = best
+    Telemetry.onThread(pending.run, best.index)
     best.pending.set(pending.id, pending)
     if (pending.alone) best.alone = pending
     this.enqueue(best, pending)
@@ -329,6 +339,7 @@ export class ThreadPool implements Executor, AskingThreads {
     batch.names.push(run.def.name)
     batch.groups.push(pending.group)
     batch.payloads.push(run.encoded)
+    batch.callers.push(ThreadTelemetry.callerOf(run))
     thread.batchBytes += sizeOf(run.encoded)
     if (run.def.portable!.transfer) transferablesOf(run.encoded, thread.transfers)
     if (!thread.ready) return
@@ -357,7 +368,8 @@ export class ThreadPool implements Executor, AskingThreads {
         modules: column(batch, "modules", i),
         names: column(batch, "names", i),
         groups: column(batch, "groups", i),
-        payloads: column(batch, "payloads", i)
+        payloads: column(batch, "payloads", i),
+        callers: column(batch, "callers", i)
       }
       const pending = thread.pending.get(batch.ids[i]!)!
       const error = thread.send([Protocol.RunBatch, one], pending.run.def.portable!.transfer ? transferablesOf(one.payloads[0]) : [])
@@ -468,6 +480,10 @@ export class ThreadPool implements Executor, AskingThreads {
       )
     )
     thread.worker = worker
+    if (thread.respawnDue) {
+      thread.respawnDue = false
+      Telemetry.threadRespawned(this.context)
+    }
     thread.everStarted = true
     thread.ready = false
     thread.restarting = false
@@ -487,8 +503,14 @@ export class ThreadPool implements Executor, AskingThreads {
 
   private receive(thread: Thread, message: Protocol.FromWorker): Effect.Effect<void> {
     if (message[0] === Protocol.Done) {
-      const [, ids, exits] = message
+      const [, ids, exits, telemetry] = message
       thread.crashes = 0
+      if (telemetry !== undefined) {
+        for (const [id, recorded] of telemetry) {
+          const pending = thread.pending.get(id)
+          if (pending !== undefined) ThreadTelemetry.replay(pending.run, recorded)
+        }
+      }
       for (let i = 0; i < ids.length; i++) {
         const pending = thread.pending.get(ids[i]!)
         if (pending !== undefined) this.end(pending, (run) => decode(run, exits[i]!))
@@ -523,6 +545,8 @@ export class ThreadPool implements Executor, AskingThreads {
   private lost(thread: Thread, worker: ThreadWorker, exit: Exit.Exit<never, WorkerError>): void {
     if (thread.worker !== worker) return
     const crashed = !thread.stopping
+    // Counted first: failing the tasks it held below may close the pool at once.
+    if (crashed) Telemetry.threadCrashed(this.context)
     thread.worker = undefined
     thread.port = undefined
     thread.ready = false
@@ -554,7 +578,10 @@ export class ThreadPool implements Executor, AskingThreads {
       this.waiting.push(pending)
     }
     if (this.closing) return
-    if (crashed) thread.crashes++
+    if (crashed) {
+      thread.crashes++
+      thread.respawnDue = true
+    }
     // Nothing to do: the thread starts again when a task needs it.
     if (this.waiting.length === 0) return
     if (!crashed) return this.start(thread)
@@ -612,7 +639,7 @@ const crashReason = (exit: Exit.Exit<never, WorkerError>): string => {
 export const make = Effect.fnUntraced(function*(options: ThreadOptions, host: ThreadHost) {
   const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
   const platform = yield* Effect.provide(Worker.WorkerPlatform.useSync((platform) => platform), NodeWorker.layerPlatform)
-  const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>)
+  const pool = new ThreadPool(options, host, platform, runFork as <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>, yield* Effect.context<never>())
   yield* Effect.addFinalizer(() => pool.close)
   if (options.warmUp) yield* pool.warmUp
   return pool

@@ -25,12 +25,15 @@ import * as Protocol from "./protocol.ts"
 import { lookup, resolve } from "./registry.ts"
 import type { Stats } from "./stats.ts"
 import { encodeCall, type TaskDef } from "./taskDef.ts"
+import * as ThreadTelemetry from "./threadTelemetry.ts"
 import type { WorkerData } from "./threads.ts"
 import type { WireExit, WireFailure, WireResults } from "./wire.ts"
 
 /** A task running on this thread: its id in the pool; it holds its worker-local instances. */
 interface WorkerTask extends Holder {
   readonly id: number
+  /** What it records for its caller, when its caller observes. */
+  readonly recorded: ThreadTelemetry.WireTelemetry | undefined
 }
 
 /** Where a fiber on this thread stands: in which task, and in which group its submissions go (0: the task's own). */
@@ -190,6 +193,7 @@ const serve = Effect.gen(function*() {
   let doneExits: Array<WireExit> = []
   /** Buffers of results that move back instead of being copied (tasks with `transfer`), by result. */
   let doneTransfers: Array<Array<ArrayBuffer>> = []
+  let doneTelemetry: Array<readonly [number, ThreadTelemetry.WireTelemetry]> = []
   let flushScheduled = false
   let lastFlush = performance.now()
   const flush = () => {
@@ -199,9 +203,12 @@ const serve = Effect.gen(function*() {
     const ids = doneIds
     const exits = doneExits
     const transfers = doneTransfers
+    const telemetry = doneTelemetry
     doneIds = []
     doneExits = []
     doneTransfers = []
+    doneTelemetry = []
+    if (telemetry.length > 0) runner.sendUnsafe(0, [Protocol.Done, [], [], telemetry])
     try {
       runner.sendUnsafe(0, [Protocol.Done, ids, exits], transfers.flat())
     } catch {
@@ -221,6 +228,7 @@ const serve = Effect.gen(function*() {
     running.delete(id)
     engine.locals.release(task)
     const wire = def ? def.portable!.encodeExit(exit) : libraryCodec.encodeExit(exit)
+    if (task.recorded !== undefined) doneTelemetry.push([id, task.recorded])
     doneIds.push(id)
     doneExits.push(wire)
     doneTransfers.push(def?.portable!.transfer && wire[0] === 0 ? transferablesOf(wire[1]) : [])
@@ -231,15 +239,17 @@ const serve = Effect.gen(function*() {
     }
   }
 
-  const start = (id: number, def: TaskDef, group: number, payload: unknown) => {
+  const start = (id: number, def: TaskDef, group: number, payload: unknown, caller: ThreadTelemetry.WireCaller | undefined) => {
     let effect: Effect.Effect<unknown, unknown>
     try {
       effect = def.run([def.portable!.decodePayload(payload)]) as Effect.Effect<unknown, unknown>
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    const task: WorkerTask = { id, locals: undefined }
-    const fiber = Effect.runForkWith(Context.add(base, CurrentWorkerPlace, { task, group }))(effect)
+    const observed = caller && { caller, recorded: [[], []] as ThreadTelemetry.WireTelemetry }
+    const task: WorkerTask = { id, locals: undefined, recorded: observed?.recorded }
+    const context = Context.add(base, CurrentWorkerPlace, { task, group })
+    const fiber = Effect.runForkWith(observed ? ThreadTelemetry.recording(context, observed.caller, observed.recorded) : context)(effect)
     const exit = fiber.pollUnsafe()
     if (exit) return finished(task, def, exit)
     running.set(id, fiber)
@@ -257,22 +267,23 @@ const serve = Effect.gen(function*() {
       const name = batch.names[i]!
       const def = lookup(module, name)
       if (def) {
-        start(id, def, batch.groups[i]!, batch.payloads[i])
+        start(id, def, batch.groups[i]!, batch.payloads[i], batch.callers[i])
         continue
       }
       // First task of a module on this thread: import it, then run.
       const group = batch.groups[i]!
       const payload = batch.payloads[i]
+      const caller = batch.callers[i]
       importing.add(id)
       Effect.runFork(resolve(module, name).pipe(
         Effect.matchCause({
           onSuccess: (def) => {
             importing.delete(id)
-            if (!cancelled.delete(id)) start(id, def, group, payload)
+            if (!cancelled.delete(id)) start(id, def, group, payload, caller)
           },
           onFailure: (cause) => {
             importing.delete(id)
-            if (!cancelled.delete(id)) finished({ id, locals: undefined }, undefined, Exit.failCause(cause))
+            if (!cancelled.delete(id)) finished({ id, locals: undefined, recorded: undefined }, undefined, Exit.failCause(cause))
           }
         })
       ))
@@ -283,7 +294,7 @@ const serve = Effect.gen(function*() {
   const interrupt = (id: number) => {
     if (!importing.has(id)) return running.get(id)?.interruptUnsafe()
     cancelled.add(id)
-    finished({ id, locals: undefined }, undefined, Exit.interrupt())
+    finished({ id, locals: undefined, recorded: undefined }, undefined, Exit.interrupt())
   }
 
   yield* runner.run<void, never, never>((_port, message) => {
