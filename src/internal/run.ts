@@ -121,6 +121,11 @@ export class Run implements Handle<unknown, unknown>, Place, Holder, Counted, Li
     this.exit = undefined
     this.lane = -1
     this.subtree = 1
+    // Set by `Telemetry.submitted`; initialized here so that every run has one shape.
+    this.id = 0
+    this.sink = undefined!
+    this.figures = undefined!
+    this.startedAt = 0
   }
 
   get run(): Run {
@@ -139,5 +144,5 @@ for (const rare of ["fiber", "laneWaiters", "nextRequest", "prevRequest", "waite
 }
 for (const flag of ["stopped", "timedOut", "droppedFromQueue"]) Object.defineProperty(Run.prototype, flag, { value: false, writable: true })
 Object.defineProperty(Run.prototype, "item", { value: -1, writable: true })
-for (const time of ["startedAt", "queuedAt"]) Object.defineProperty(Run.prototype, time, { value: 0, writable: true })
+Object.defineProperty(Run.prototype, "queuedAt", { value: 0, writable: true })
 Object.defineProperty(Run.prototype, "attempt", { value: 1, writable: true })
