@@ -14,7 +14,7 @@
  * - `BENCH_MEMORY_SAMPLES`: fresh processes per memory probe (default 3; quick 1).
  */
 import { Effect, Fiber, Semaphore } from "effect"
-import { Task, TaskPool } from "effect-lateral"
+import { Task, TaskMetrics, TaskPool } from "effect-lateral"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import pLimit from "p-limit"
@@ -42,9 +42,24 @@ const throughput = async () => {
         }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
     },
     {
+      name: "effect-lateral: `yield* task(i)` per item, `TaskMetrics.TimingEnabled` off (no run durations)",
+      run: () =>
+        Effect.runPromise(Effect.gen(function*() {
+          for (const i of items) yield* tiny(i)
+        }).pipe(Effect.provideService(TaskMetrics.TimingEnabled, false), Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
+    },
+    {
       name: "effect-lateral: `Task.forEach(items, task, { discard: true })`, maxWorkers 100",
       run: () =>
         Effect.runPromise(Task.forEach(items, tiny, { discard: true }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))))
+    },
+    {
+      name: "effect-lateral: `Task.forEach(items, task, { discard: true })`, `TaskMetrics.TimingEnabled` off",
+      run: () =>
+        Effect.runPromise(Task.forEach(items, tiny, { discard: true }).pipe(
+          Effect.provideService(TaskMetrics.TimingEnabled, false),
+          Effect.provide(TaskPool.layer({ maxWorkers: concurrency }))
+        ))
     },
     {
       name: "effect-lateral: `Task.forEach(items, task)` (results in order), maxWorkers 100",
