@@ -353,8 +353,8 @@ export const group: {
  * @category models
  * @since 0.2.0
  */
-export interface ForEachOptions {
-  readonly discard?: boolean | undefined
+export interface ForEachOptions<D extends boolean = boolean> {
+  readonly discard?: D | undefined
 }
 
 /**
@@ -363,8 +363,11 @@ export interface ForEachOptions {
  *
  * Items are taken one at a time as the pool's lanes free up, from an
  * `Iterable` (an array, a generator) or a `Stream`, so only the items running
- * at once are in memory. It costs about what `Effect.forEach` costs: use it
- * instead of a loop of `yield* task(item)` over many items.
+ * at once are in memory (an item that waits on the pool gives its lane up, as
+ * any task does, and the next item takes it). It costs less per item than a
+ * loop of `yield* task(item)`: use it for many items. Several calls side by
+ * side take turns; a call inside an item goes first, so that a nested fan-out
+ * finishes before the outer one takes more items.
  *
  * It is a `Task.group`: it waits for every item and everything they submit;
  * the first failure stops the rest (items not yet taken are never taken) and
@@ -400,24 +403,17 @@ export interface ForEachOptions {
  * @since 0.2.0
  */
 export const forEach: {
-  <I, A, E, R>(
+  <I, A, E, R, const D extends boolean = false>(
     task: Task<[I], A, E, R>,
-    options: ForEachOptions & { readonly discard: true }
-  ): <EI = never, RI = never>(items: Iterable<I> | Stream.Stream<I, EI, RI>) => Effect.Effect<void, E | EI, R | RI | TaskPool>
-  <I, A, E, R>(
-    task: Task<[I], A, E, R>,
-    options?: ForEachOptions & { readonly discard?: false | undefined }
-  ): <EI = never, RI = never>(items: Iterable<I> | Stream.Stream<I, EI, RI>) => Effect.Effect<Array<A>, E | EI, R | RI | TaskPool>
-  <I, A, E, R, EI = never, RI = never>(
+    options?: ForEachOptions<D>
+  ): <EI = never, RI = never>(
+    items: Iterable<I> | Stream.Stream<I, EI, RI>
+  ) => Effect.Effect<D extends true ? void : Array<A>, E | EI, R | RI | TaskPool>
+  <I, A, E, R, EI = never, RI = never, const D extends boolean = false>(
     items: Iterable<I> | Stream.Stream<I, EI, RI>,
     task: Task<[I], A, E, R>,
-    options: ForEachOptions & { readonly discard: true }
-  ): Effect.Effect<void, E | EI, R | RI | TaskPool>
-  <I, A, E, R, EI = never, RI = never>(
-    items: Iterable<I> | Stream.Stream<I, EI, RI>,
-    task: Task<[I], A, E, R>,
-    options?: ForEachOptions & { readonly discard?: false | undefined }
-  ): Effect.Effect<Array<A>, E | EI, R | RI | TaskPool>
+    options?: ForEachOptions<D>
+  ): Effect.Effect<D extends true ? void : Array<A>, E | EI, R | RI | TaskPool>
 } = dual(
   (args) => !isTask(args[0]),
   (items: Iterable<unknown> | Stream.Stream<unknown, unknown, unknown>, task: Task<[unknown], unknown, unknown, unknown>, options?: ForEachOptions) => {

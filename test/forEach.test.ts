@@ -196,4 +196,125 @@ describe("Task.forEach", () => {
       assert.instanceOf(error, TaskError.TaskPayloadError)
       assert.include(String((error as TaskError.TaskPayloadError).message), "portable")
     }))
+
+  describe("regressions", () => {
+    const slow = Task.make("slow", (n: number) => Effect.sleep(5).pipe(Effect.as(n * 10)))
+
+    it.effect("a stream's last item is in the result when nothing else runs", () =>
+      runFor(
+        1000,
+        Effect.gen(function*() {
+          assert.deepStrictEqual(yield* Task.forEach(Stream.make(1, 2), slow), [10, 20])
+          assert.deepStrictEqual(yield* Task.forEach(Stream.range(1, 6).pipe(Stream.rechunk(3)), slow), [10, 20, 30, 40, 50, 60])
+        }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1 })))
+      ))
+
+    it.effect("a stream is released when the first item fails at once, before the call returns", () =>
+      Effect.gen(function*() {
+        let released = false
+        const items = Stream.make(1, 2, 3).pipe(Stream.ensuring(Effect.sync(() => {
+          released = true
+        })))
+        const exit = yield* Effect.exit(Task.forEach(items, failAt(1)))
+        assert.deepStrictEqual(errorOf(exit), new Boom({ id: 1 }))
+        assert.isTrue(released)
+      }).pipe(Effect.provide(TaskPool.layer())))
+
+    it.effect("a generator whose finally throws fails the call with that defect, and the pool goes on", () =>
+      runFor(
+        1000,
+        Effect.gen(function*() {
+          function* items() {
+            try {
+              for (let i = 0; i < 100; i++) yield i
+            } finally {
+              throw new Error("finally threw")
+            }
+          }
+          const exit = yield* Effect.exit(Task.forEach(items(), failAt(1)))
+          assert.isTrue(exit._tag === "Failure")
+          assert.deepStrictEqual(yield* Task.forEach([1, 2], slow), [10, 20])
+        }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 })))
+      ))
+
+    it.effect("an iterator that throws after items that suspended fails the call", () =>
+      runFor(
+        1000,
+        Effect.gen(function*() {
+          function* items() {
+            yield 1
+            yield 2
+            throw new Error("iterator threw")
+          }
+          const exit = yield* Effect.exit(Task.forEach(items(), slow))
+          assert.isTrue(exit._tag === "Failure" && String(exit.cause).includes("iterator threw"))
+        }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1 })))
+      ))
+
+    it.effect("a payload that cannot cross, after items that suspended, fails the call", () =>
+      runFor(
+        1000,
+        Effect.gen(function*() {
+          const { Schema } = yield* Effect.promise(() => import("effect"))
+          const portable = Task.make("slowPortable", (n: number) => Effect.sleep(5).pipe(Effect.as(n)), {
+            module: import.meta.url,
+            payload: Schema.Int,
+            success: Schema.Number
+          })
+          const exit = yield* Effect.exit(Task.forEach([1, 2, 1.5, 3], portable))
+          assert.instanceOf(errorOf(exit), TaskError.TaskPayloadError)
+        }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1, threads: 0 })))
+      ))
+
+    it.effect("a stream that calls tasks itself, inside a task with maxWorkers 1, does not deadlock", () =>
+      Effect.gen(function*() {
+        const up = Task.make("up", (n: number) => Effect.sleep(5).pipe(Effect.as(n)))
+        const outer = Task.make("outer", () =>
+          Task.forEach(Stream.range(1, 4).pipe(Stream.mapEffect((n) => Effect.flatMap(up(n), Task.await))), slow))
+        const result = yield* runFor(1000, Effect.flatMap(outer(), Task.await).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 1 }))))
+        assert.deepStrictEqual(result, [10, 20, 30, 40])
+      }))
+
+    it.effect.each(bothPools)("%s: an item or a stream that interrupts itself ends the call with that interruption", ([, pool]) =>
+      runFor(
+        1000,
+        Effect.gen(function*() {
+          const selfInterrupt = Task.make("selfInterrupt", (n: number) => n === 2 ? Effect.interrupt : Effect.succeed(n))
+          const item = yield* Effect.exit(Task.forEach([1, 2, 3], selfInterrupt))
+          assert.isTrue(item._tag === "Failure")
+          const stream = yield* Effect.exit(Task.forEach(Stream.concat(Stream.make(1, 2), Stream.fromEffect(Effect.interrupt)), slow))
+          assert.isTrue(stream._tag === "Failure")
+        }).pipe(Effect.provide(pool))
+      ))
+
+    it.effect("interrupting the caller releases the stream before the call ends", () =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const items = Stream.make(1, 2, 3, 4).pipe(Stream.ensuring(Effect.andThen(Effect.sleep(30), Effect.sync(() => log.push("released")))))
+        const fiber = yield* Effect.forkChild(Task.forEach(items, slow).pipe(Effect.ensuring(Effect.sync(() => log.push("call ended")))))
+        yield* TestClock.adjust(2)
+        const interrupted = yield* Effect.forkChild(Fiber.interrupt(fiber))
+        yield* TestClock.adjust(100)
+        yield* Fiber.join(interrupted)
+        assert.deepStrictEqual(log, ["released", "call ended"])
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 }))))
+
+    it.effect("two calls side by side take turns", () =>
+      Effect.gen(function*() {
+        const order: Array<string> = []
+        const work = Task.make("work", (name: string) => Effect.sleep(2).pipe(Effect.andThen(Effect.sync(() => order.push(name)))))
+        const names = (prefix: string) => Array.from({ length: 6 }, (_, i) => `${prefix}${i}`)
+        const both = Effect.gen(function*() {
+          const a = yield* Effect.forkChild(Task.forEach(names("a"), work, { discard: true }))
+          const b = yield* Effect.forkChild(Task.forEach(names("b"), work, { discard: true }))
+          yield* Fiber.join(a)
+          yield* Fiber.join(b)
+        })
+        yield* runFor(1000, both.pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 }))))
+        // Neither waits for the other to finish: b's first item runs before a's last.
+        assert.isBelow(order.indexOf("b0"), order.indexOf("a5"))
+        assert.isBelow(order.indexOf("a2"), order.indexOf("b5"))
+      }))
+  })
 })
+

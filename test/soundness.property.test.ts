@@ -16,7 +16,7 @@
  * failure prints) and prints the program it stands for.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Arbitrary, Cause, Clock, Effect, Exit, Fiber, Schedule, Schema } from "effect"
+import { Arbitrary, Cause, Clock, Effect, Exit, Fiber, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskPool, WorkerLocal } from "effect-lateral"
 import { Boom } from "./helpers.ts"
@@ -32,7 +32,14 @@ type Step =
   | { readonly _tag: "detached"; readonly child: Spec; readonly delay: number }
   | { readonly _tag: "await"; readonly child: Spec; readonly handle: boolean }
   | { readonly _tag: "group"; readonly children: ReadonlyArray<Spec>; readonly handle: boolean }
-  | { readonly _tag: "forEach"; readonly children: ReadonlyArray<Spec>; readonly handle: boolean }
+  | {
+    readonly _tag: "forEach"
+    readonly children: ReadonlyArray<Spec>
+    readonly handle: boolean
+    /** Where the items come from, and whether the results are kept. */
+    readonly source: "array" | "generator" | "stream"
+    readonly keep: boolean
+  }
   | { readonly _tag: "join" }
   | { readonly _tag: "fail" }
   | { readonly _tag: "die" }
@@ -97,8 +104,16 @@ const build = (choices: ReadonlyArray<number>): Case => {
           result.push({ _tag: "await", child: spec(depth + 1), handle: next(2) === 0 })
           break
         case "group":
-        case "forEach":
           result.push({ _tag: kind, children: children(depth), handle: next(2) === 0 })
+          break
+        case "forEach":
+          result.push({
+            _tag: kind,
+            children: children(depth),
+            handle: next(2) === 0,
+            source: (["array", "generator", "stream"] as const)[next(3)]!,
+            keep: next(2) === 0
+          })
           break
         case "join":
           result.push({ _tag: "join" })
@@ -326,7 +341,14 @@ const runCase = (c: Case) =>
           }
           case "forEach": {
             const items = step.children.map((spec) => ({ spec, parent: call }))
-            const each = Task.forEach(items, itemTaskOf(step.children[0]!.timeout), { discard: true }).pipe(
+            const source = step.source === "array"
+              ? items
+              : step.source === "generator"
+              ? (function*() {
+                yield* items
+              })()
+              : Stream.fromIterable(items).pipe(Stream.rechunk(2))
+            const each = Task.forEach(source, itemTaskOf(step.children[0]!.timeout), { discard: !step.keep }).pipe(
               Effect.tapError((error) => checkFailFast(error))
             )
             return step.handle ? Effect.ignore(each) : each

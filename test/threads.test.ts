@@ -151,6 +151,12 @@ describe("tasks submitted from a worker thread", () => {
       assert.deepStrictEqual(doubled, [2, 4, 6, 8, 10])
     }))
 
+  it.live("Task.forEach from a worker takes items one at a time: an endless source stops at the first failure", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.flatMap(Portable.findInEndless(0), Task.await).pipe(Effect.provide(onThreads), Effect.exit)
+      assert.deepStrictEqual(errorOf(exit), new Portable.NotFound({ id: 1 }))
+    }))
+
   it.live("are counted by join and by the scope, even with maxWorkers 1", () =>
     Effect.gen(function*() {
       const result = yield* Effect.gen(function*() {

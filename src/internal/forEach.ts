@@ -12,7 +12,7 @@
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { Engine, Items } from "./engine.ts"
 import type { Run, RunGroup } from "./run.ts"
@@ -28,18 +28,28 @@ export const byCalls = (
   const call = (item: unknown) =>
     Effect.flatMap(Effect.withFiber((fiber) => engine.submit(fiber, def, [item])), engine.await)
   const concurrency = engine.maxWorkers
-  const body: Effect.Effect<Array<unknown> | undefined, unknown, unknown> = Stream.isStream(items)
-    ? keep
-      ? Stream.runCollect(Stream.mapEffect(items, call, { concurrency }))
-      : Stream.runDrain(Stream.mapEffect(items, call, { concurrency })).pipe(Effect.as(undefined))
+  const body: Effect.Effect<Array<unknown> | undefined, unknown, unknown> = Array.isArray(items)
+    ? Effect.forEach(items, call, { concurrency, discard: !keep }) as Effect.Effect<Array<unknown> | undefined, unknown>
     : Effect.suspend(() => {
-      // Effect.forEach leaves an iterator it stops early open: a generator's `finally` should run.
-      const iterator = items[Symbol.iterator]()
-      return Effect.forEach({ [Symbol.iterator]: () => iterator }, call, { concurrency, discard: !keep }).pipe(
-        Effect.ensuring(Effect.sync(() => iterator.return?.()))
-      ) as Effect.Effect<Array<unknown> | undefined, unknown>
+      // Another iterable goes one item at a time (`Effect.forEach` with concurrency would read it whole
+      // first), and is closed if the call stops early, so that a generator's `finally` runs.
+      const iterator = Stream.isStream(items) ? undefined : items[Symbol.iterator]()
+      const stream = iterator === undefined
+        ? items as Stream.Stream<unknown, unknown, unknown>
+        : Stream.fromIterable({ [Symbol.iterator]: () => iterator }, { chunkSize: 1 })
+      const mapped = Stream.mapEffect(stream, call, { concurrency })
+      return (keep ? Stream.runCollect(mapped) : Effect.as(Stream.runDrain(mapped), undefined)).pipe(
+        Effect.ensuring(Effect.sync(() => iterator?.return?.()))
+      )
     })
   return Effect.map(engine.group(body, undefined), (outcome) => outcome.value)
+}
+
+/** The number of runs from `run` up to a top-level run (0 for none). */
+const depthOf = (run: Run | undefined): number => {
+  let depth = 0
+  for (let current = run; current !== undefined; current = current.parent) depth++
+  return depth
 }
 
 /** What `Feed.take` returns when no item is ready. */
@@ -66,9 +76,13 @@ export class Feed {
   ended = false
   /** Whether the pool's list of feeds to take from holds this one. */
   active = false
+  /** How deep in a fan-out the caller is: 0 outside tasks, 1 in a top-level task, and so on. */
+  readonly depth: number
   /** An array's items are read by index (faster than its iterator); other iterables' through their iterator. */
   private readonly array: ReadonlyArray<unknown> | undefined
-  private readonly iterator: Iterator<unknown> | undefined
+  /** Another iterable, until its iterator is made at the first take (making it may throw). */
+  private iterable: Iterable<unknown> | undefined
+  private iterator: Iterator<unknown> | undefined = undefined
   /** A stream's producer, and the chunk it waits on. */
   private producer: Fiber.Fiber<void, unknown> | undefined = undefined
   private chunk: ReadonlyArray<unknown> | undefined = undefined
@@ -89,7 +103,8 @@ export class Feed {
     this.submitter = submitter
     if (keep) group.ordered = []
     this.array = Array.isArray(items) ? items : undefined
-    this.iterator = this.array !== undefined || Stream.isStream(items) ? undefined : items[Symbol.iterator]()
+    this.iterable = this.array !== undefined || Stream.isStream(items) ? undefined : items
+    this.depth = depthOf(submitter)
     group.pending++
   }
 
@@ -103,8 +118,16 @@ export class Feed {
       }
       return array[this.taken++]
     }
-    if (this.iterator !== undefined) {
-      const next = this.iterator.next()
+    if (this.iterable !== undefined) {
+      let next: IteratorResult<unknown>
+      try {
+        this.iterator ??= this.iterable[Symbol.iterator]()
+        next = this.iterator.next()
+      } catch (defect) {
+        // An iterator whose `next` threw is done: it is not to be closed.
+        this.ended = true
+        throw defect
+      }
       if (next.done) {
         this.ended = true
         return noItem
@@ -116,12 +139,22 @@ export class Feed {
     if (chunk === undefined) return noItem
     const item = chunk[this.chunkIndex++]
     if (this.chunkIndex === chunk.length) {
-      const taken = this.chunkTaken!
+      // Resumed only by `afterTake`: resuming the producer here runs the stream synchronously,
+      // which may end the feed (and settle its group) before this item's run is counted.
+      this.resume = this.chunkTaken
       this.chunk = this.chunkTaken = undefined
-      taken()
     }
     this.taken++
     return item
+  }
+
+  private resume: (() => void) | undefined = undefined
+
+  /** Lets the producer pull the next chunk, once the item just taken has been counted. */
+  afterTake(): void {
+    const resume = this.resume
+    this.resume = undefined
+    resume?.()
   }
 
   /**
@@ -131,6 +164,7 @@ export class Feed {
    */
   produce(
     stream: Stream.Stream<unknown, unknown, unknown>,
+    context: Context.Context<never>,
     ready: () => void,
     done: (exit: Exit.Exit<void, unknown>) => void
   ): void {
@@ -144,22 +178,38 @@ export class Feed {
           this.chunk = this.chunkTaken = undefined
         })
       })
-    const fiber = Effect.runForkWith(this.context)(Stream.runForEachArray(stream, offer) as Effect.Effect<void, unknown>)
+    const fiber = Effect.runForkWith(context)(Stream.runForEachArray(stream, offer) as Effect.Effect<void, unknown>)
     this.producer = fiber
+    // The feed may have ended while the producer ran its first steps, before it was known.
+    if (this.finished) fiber.interruptUnsafe()
     fiber.addObserver(done)
   }
 
+  /** Waits for a stream's producer to have stopped (its stream's finalizers run). */
+  readonly producerStopped: Effect.Effect<void> = Effect.suspend(() =>
+    this.producer === undefined ? Effect.void : Effect.asVoid(Fiber.await(this.producer))
+  )
+
   /** Stops taking items and counts the feed out of its group; true the first time. */
-  end(): boolean {
+  end(): { defect: unknown } | boolean {
     if (this.finished) return false
     this.finished = true
-    // A generator left with items runs its `finally` blocks.
-    if (!this.ended) this.iterator?.return?.()
+    const close = !this.ended
     this.ended = true
+    this.resume = undefined
     this.producer?.interruptUnsafe()
     this.group.pending--
+    // A generator left with items runs its `finally` blocks (which may throw).
+    if (close) {
+      try {
+        this.iterator?.return?.()
+      } catch (defect) {
+        return { defect }
+      }
+    }
     return true
   }
 
-  private finished = false
+  /** Set once `end` has run. */
+  finished = false
 }

@@ -206,6 +206,14 @@ export class ParallelPool implements Engine {
   private drain(): void {
     if (this.draining) return
     this.draining = true
+    try {
+      this.drainLoop()
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private drainLoop(): void {
     let budget = feedBudget
     while (this.lanes.available) {
       const run = this.queueHead
@@ -225,9 +233,8 @@ export class ParallelPool implements Engine {
         this.drainSoon()
         break
       }
-      this.startNext(feeds[feeds.length - 1]!)
+      this.startNext(this.nextFeed())
     }
-    this.draining = false
   }
 
   private drainScheduled = false
@@ -306,9 +313,11 @@ export class ParallelPool implements Engine {
     const failure = this.counters.finished(exit)
     Telemetry.finished(run, exit, run.droppedFromQueue)
     if (exit._tag === "Success") {
-      if (run.item >= 0) group.ordered![run.item] = exit.value
+      if (run.item >= 0 && group.ordered !== undefined) group.ordered[run.item] = exit.value
       else group.recordSuccess(run.def, exit.value)
     } else if (failure) this.fail(group, failure, run.def)
+    // An item interrupted by its own code has no result: the call fails with that interruption (as `byCalls` does).
+    else if (run.item >= 0 && !group.stopping && !run.droppedFromQueue) this.fail(group, exit.cause, run.def)
     this.joins.settle(run)
     wakeAll(run.waiters)
     if (group.pending === 0) wakeAll(group.waiters)
@@ -488,12 +497,30 @@ export class ParallelPool implements Engine {
   // ---------------------------------------------------------------------------
   // Task.forEach
 
-  /**
-   * Feeds that may have items to start; the pool takes from the newest first,
-   * so that a fan-out inside an item finishes before the outer one takes more
-   * lanes.
-   */
+  /** Feeds that may have items to start. */
   private readonly feeds: Array<Feed> = []
+  /** Where `nextFeed` last took from. */
+  private lastFeed = 0
+
+  /**
+   * The feed to take the next item from: the deepest one (a fan-out inside an
+   * item finishes before the outer one takes more lanes), and among feeds as
+   * deep, each in turn.
+   */
+  private nextFeed(): Feed {
+    const feeds = this.feeds
+    if (feeds.length === 1) return feeds[0]!
+    let depth = 0
+    for (const feed of feeds) if (feed.depth > depth) depth = feed.depth
+    for (let step = 1; step <= feeds.length; step++) {
+      const index = (this.lastFeed + step) % feeds.length
+      if (feeds[index]!.depth === depth) {
+        this.lastFeed = index
+        return feeds[index]!
+      }
+    }
+    return feeds[0]!
+  }
 
   readonly forEach = (
     fiber: Fiber.Fiber<unknown, unknown>,
@@ -507,8 +534,11 @@ export class ParallelPool implements Engine {
     if (refusal !== undefined) return refusal
     const group = this.openGroup(undefined)
     const feed = new Feed(def, fiber.context, group, submitter, items, keep)
-    if (Stream.isStream(items)) feed.produce(items, () => this.activate(feed), (exit) => this.produced(feed, exit))
-    else this.activate(feed)
+    // Started inside the region that stops the feed: items run synchronously here, and may interrupt the caller.
+    const begin = Effect.sync(() => {
+      if (Stream.isStream(items)) feed.produce(items, Context.add(fiber.context, CurrentPlace, { run: undefined, group }), () => this.activate(feed), (exit) => this.produced(feed, exit))
+      else this.activate(feed)
+    })
     const settled = waitUntil(() => group.pending === 0, [group.waiters])
     const settledOrFailed = waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters])
     const outcome = Effect.suspend(() => {
@@ -522,11 +552,12 @@ export class ParallelPool implements Engine {
       this.interruptRuns(group)
       return settled
     })
-    return Effect.andThen(this.lanes.without(submitter, settledOrFailed), outcome).pipe(
+    return Effect.andThen(begin, Effect.andThen(this.lanes.without(submitter, settledOrFailed), outcome)).pipe(
       Effect.onInterrupt(() => stop),
-      Effect.ensuring(Effect.sync(() => {
+      Effect.ensuring(Effect.suspend(() => {
         this.endFeed(feed)
         this.closeGroup(group)
+        return feed.producerStopped
       }))
     )
   }
@@ -540,25 +571,27 @@ export class ParallelPool implements Engine {
     try {
       item = feed.take()
     } catch (defect) {
-      this.endFeed(feed)
-      return this.fail(group, Cause.die(defect), undefined)
+      // Failed first: ending the feed may settle the group and wake the caller at once.
+      this.fail(group, Cause.die(defect), undefined)
+      return this.endFeed(feed)
     }
     if (item === noItem) return feed.ended ? this.endFeed(feed) : this.deactivate(feed)
     const args = [item]
     const encoded = this.encode(feed.def, args)
     if (Result.isFailure(encoded)) {
-      this.endFeed(feed)
-      return this.fail(group, Cause.fail(encoded.failure), feed.def)
+      this.fail(group, Cause.fail(encoded.failure), feed.def)
+      return this.endFeed(feed)
     }
     const run = new Run(this, feed.def, args, encoded.success, feed.context, group, this.joins.parentFor(feed.submitter))
     Telemetry.submitted(run)
-    if (group.ordered !== undefined) run.item = feed.taken - 1
+    run.item = feed.taken - 1
     this.counters.submitted++
     this.pending++
     group.pending++
     this.joins.count(run, feed.submitter)
     this.lanes.assign(run)
     this.start(run)
+    feed.afterTake()
   }
 
   private activate(feed: Feed): void {
@@ -579,14 +612,17 @@ export class ParallelPool implements Engine {
 
   /** The feed takes no more items; its group settles once they have finished. */
   private endFeed(feed: Feed): void {
-    if (!feed.end()) return
+    const ended = feed.end()
+    if (ended === false) return
     this.deactivate(feed)
+    if (ended !== true) this.fail(feed.group, Cause.die(ended.defect), undefined)
     if (feed.group.pending === 0) wakeAll(feed.group.waiters)
   }
 
   /** A stream's producer has ended: the stream's failure fails the feed's group. */
   private produced(feed: Feed, exit: Exit.Exit<void, unknown>): void {
-    if (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)) this.fail(feed.group, exit.cause, undefined)
+    // An interruption the feed did not cause is the stream's own: the call ends with it, as under the serial pool.
+    if (exit._tag === "Failure" && (!feed.finished || !Cause.hasInterruptsOnly(exit.cause))) this.fail(feed.group, exit.cause, undefined)
     this.endFeed(feed)
   }
 
