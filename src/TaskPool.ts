@@ -31,7 +31,7 @@ import * as Parallel from "./internal/parallel.ts"
 import * as Serial from "./internal/serial.ts"
 import { TaskPool } from "./internal/service.ts"
 import * as Telemetry from "./internal/telemetry.ts"
-import type { Stats as EngineStats } from "./internal/stats.ts"
+import type { Stats as EngineStats, TaskStats as EngineTaskStats } from "./internal/stats.ts"
 import { insideWorkerThread } from "./internal/threads.ts"
 import type { PoolTimeoutError } from "./TaskError.ts"
 
@@ -57,12 +57,20 @@ export interface Service extends Engine {}
 /**
  * A pool's counters at one moment. `running` counts started tasks that have
  * not finished (including tasks waiting on their children); `queued`, tasks
- * waiting for a free lane.
+ * waiting for a free lane; `byTask`, the same counters by task name.
  *
  * @category models
  * @since 0.1.0
  */
 export interface Stats extends EngineStats {}
+
+/**
+ * One task's counters in `Stats.byTask`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface TaskStats extends EngineTaskStats {}
 
 /**
  * Options of the parallel pool.
@@ -215,19 +223,21 @@ export const layerConfig = (options?: Options): Layer.Layer<TaskPool, Config.Con
 export const join: Effect.Effect<void, never, TaskPool> = TaskPool.use((pool) => pool.join).pipe(Telemetry.span("TaskPool.join"))
 
 /**
- * The current counters of the pool in context. For the same counters by task
- * name, read the pool's metrics: `TaskMetrics.summary`.
+ * The current counters of the pool in context, in all and by task name
+ * (`byTask`). For durations, retries and timeouts per task, read the metrics:
+ * `TaskMetrics.summary`.
  *
- * **Example** (Counters, then per task)
+ * **Example** (Counters, in all and per task)
  *
  * ```ts
  * import { Effect } from "effect"
  * import { TaskMetrics, TaskPool } from "effect-lateral"
  *
  * const report = Effect.gen(function*() {
- *   const { submitted, failed } = yield* TaskPool.stats
- *   const perTask = yield* TaskMetrics.summary // [{ task, submitted, succeeded, failed, running, queued, ... }]
- *   return { submitted, failed, perTask }
+ *   const { submitted, failed, byTask } = yield* TaskPool.stats
+ *   const loadsFailed = byTask.load?.failed ?? 0
+ *   const durations = yield* TaskMetrics.summary // [{ task, p50, p95, retried, ... }]
+ *   return { submitted, failed, loadsFailed, durations }
  * })
  * ```
  *

@@ -261,15 +261,41 @@ describe("TaskPool.layer", () => {
       assert.strictEqual(yield* Fiber.join(fiber), "produced")
     }))
 
-  it.effect("stats count what happened", () =>
+  it.effect.each(bothPools)("%s: stats count what happened, in all and by task", ([, pool]) =>
     Effect.gen(function*() {
       const ok = Task.make("ok", () => Effect.void)
+      const bad = Task.make("bad", () => Effect.fail(new Boom({ id: 1 })))
       const stats = yield* Effect.gen(function*() {
         for (let i = 0; i < 5; i++) yield* ok()
+        yield* Effect.exit(Task.group(bad()))
         yield* TaskPool.join
         return yield* TaskPool.stats
-      }).pipe(Effect.provide(TaskPool.layer()))
-      assert.deepStrictEqual(stats, { submitted: 5, succeeded: 5, failed: 0, interrupted: 0, running: 0, queued: 0, threads: 0 })
+      }).pipe(Effect.provide(pool))
+      const none = { submitted: 0, succeeded: 0, failed: 0, interrupted: 0, running: 0, queued: 0 }
+      assert.deepStrictEqual(stats, {
+        submitted: 6,
+        succeeded: 5,
+        failed: 1,
+        interrupted: 0,
+        running: 0,
+        queued: 0,
+        threads: 0,
+        byTask: { ok: { ...none, submitted: 5, succeeded: 5 }, bad: { ...none, submitted: 1, failed: 1 } }
+      })
+    }))
+
+  it.effect("stats by task count the running and the queued", () =>
+    Effect.gen(function*() {
+      const slow = Task.make("slow", () => Effect.sleep(10))
+      const quick = Task.make("quick", () => Effect.sleep(10))
+      const fiber = yield* Effect.forkChild(Effect.gen(function*() {
+        for (let i = 0; i < 3; i++) yield* slow()
+        for (let i = 0; i < 2; i++) yield* quick()
+        return yield* TaskPool.stats
+      }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 }))))
+      yield* TestClock.adjust(100)
+      const stats = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([stats.byTask.slow?.running, stats.byTask.slow?.queued, stats.byTask.quick?.queued], [2, 1, 2])
     }))
 
   it.effect.each(bothPools)("%s: onProgress reports the counters until the pool closes, ending on the totals", ([name, pool]) =>

@@ -153,7 +153,7 @@ export class ParallelPool implements Engine {
     if (refusal !== undefined) return refusal
     const run = new Run(this, def, args, encoded, context, group, this.joins.parentFor(submitter))
     Telemetry.submitted(run)
-    this.counters.submitted++
+    this.counters.submit(def)
     this.pending++
     group.pending++
     this.joins.count(run, submitter)
@@ -191,6 +191,7 @@ export class ParallelPool implements Engine {
 
   private enqueue(run: Run): void {
     this.queued++
+    this.counters.queue(run.def, 1)
     Telemetry.enqueued(run)
     if (this.queueTail) this.queueTail.nextQueued = run
     else this.queueHead = run
@@ -222,6 +223,7 @@ export class ParallelPool implements Engine {
         if (this.queueHead === undefined) this.queueTail = undefined
         run.nextQueued = undefined
         this.queued--
+        this.counters.queue(run.def, -1)
         Telemetry.dequeued(run)
         this.lanes.assign(run)
         this.start(run)
@@ -249,7 +251,7 @@ export class ParallelPool implements Engine {
   }
 
   private start(run: Run): void {
-    this.counters.running++
+    this.counters.start(run.def)
     Telemetry.started(run)
     if (run.onStart) {
       const onStart = run.onStart
@@ -307,10 +309,9 @@ export class ParallelPool implements Engine {
       run.fiber = undefined
       group.unlink(run)
     }
-    if (!run.droppedFromQueue) this.counters.running--
     this.pending--
     group.pending--
-    const failure = this.counters.finished(exit)
+    const failure = this.counters.finished(run.def, exit, !run.droppedFromQueue)
     Telemetry.finished(run, exit, run.droppedFromQueue)
     if (exit._tag === "Success") {
       if (run.item >= 0 && group.ordered !== undefined) group.ordered[run.item] = exit.value
@@ -352,6 +353,7 @@ export class ParallelPool implements Engine {
       if (group === undefined || run.group === group) {
         dropped.push(run)
         this.queued--
+        this.counters.queue(run.def, -1)
       } else {
         if (kept) kept.nextQueued = run
         else this.queueHead = run
@@ -585,7 +587,7 @@ export class ParallelPool implements Engine {
     const run = new Run(this, feed.def, args, encoded.success, feed.context, group, this.joins.parentFor(feed.submitter))
     Telemetry.submitted(run)
     run.item = feed.taken - 1
-    this.counters.submitted++
+    this.counters.submit(feed.def)
     this.pending++
     group.pending++
     this.joins.count(run, feed.submitter)

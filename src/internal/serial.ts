@@ -59,8 +59,8 @@ class SerialPool implements Engine {
     if (group.closed) return Effect.die(new Error(`Task "${def.name}" was submitted after its Task.group ended`))
     if (group.failure) return Effect.failCause(group.failure)
     const run = new Run(this, def, args, encoded.success, fiber.context, group, undefined)
-    this.counters.submitted++
-    this.counters.running++
+    this.counters.submit(def)
+    this.counters.start(def)
     Telemetry.submitted(run)
     Telemetry.started(run)
     return Effect.suspend(() => Telemetry.traced(run, attempts(run, inlineAttempt(def, args) as Effect.Effect<unknown, unknown>))).pipe(
@@ -73,8 +73,7 @@ class SerialPool implements Engine {
   /** Counts a run's end; a failure fails its group, and raises at the call as it propagates. */
   private finished(run: Run, exit: Exit.Exit<unknown, unknown>): void {
     run.exit = exit
-    this.counters.running--
-    const failure = this.counters.finished(exit)
+    const failure = this.counters.finished(run.def, exit, true)
     Telemetry.finished(run, exit, false)
     if (exit._tag === "Success") run.group.recordSuccess(run.def, exit.value)
     else if (failure && run.group.failure === undefined) run.group.failure = failure
