@@ -425,12 +425,24 @@ const Choices = Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetwe
 
 const replay = process.env.LATERAL_PROPERTY_CASE
 
+/** Programs the property once failed on, kept as programs (not choices) so that they survive changes to `build`. */
+const found: ReadonlyArray<readonly [string, Case]> = [
+  [
+    "a task being stopped whose wait ended (by another's stopping) before its own interruption ran code without a lane",
+    JSON.parse(
+      '{"maxWorkers": 1, "blockWhenSaturated": false, "poolTimeout": 100, "interruptAfter": 105, "acquireMillis": 60, "program": [{"_tag": "join"}, {"_tag": "spawn", "child": {"retry": true, "steps": [{"_tag": "await", "child": {"timeout": 110, "retry": true, "steps": [{"_tag": "await", "child": {"timeout": 110, "retry": true, "steps": [{"_tag": "local", "millis": 25}]}, "handle": true}, {"_tag": "fail"}]}, "handle": true}, {"_tag": "work", "millis": 5}]}}]}'
+    ) as Case
+  ]
+]
+
 describe("the engine, on generated programs", () => {
   it.effect.runIf(replay !== undefined)("replays LATERAL_PROPERTY_CASE", () => {
     const c = build(JSON.parse(replay!) as Array<number>)
     console.log(JSON.stringify(c, null, 2))
     return Effect.asVoid(runCase(c))
   })
+
+  it.effect.each(found)("replays a program it once failed on: %s", ([, c]) => Effect.asVoid(runCase(c)))
 
   it.effect.prop(
     "settles, counts every run once, bounds code by lanes and instances by tasks, and joins honestly",

@@ -110,7 +110,11 @@ export class Lanes {
       // However the wait ends, the run takes a lane back before it goes on, and
       // nothing interrupts that but its unwinding: a timeout around the wait
       // must not let the code after it run without a lane.
-      return Effect.onExit(wait, () => this.acquire(run, true))
+      return Effect.flatMap(Effect.exit(Effect.onExit(wait, () => this.acquire(run, true))), (exit) =>
+        // A run the pool is stopping may see its wait end before its own interruption reaches it
+        // (stopping one run can end another's wait): it must not go on without a lane, so it is
+        // interrupted here. Finalizers, which cannot be, go on.
+        unwinding(run) ? Effect.andThen(interruptSelf, exit) : exit)
     })
   }
 
@@ -145,6 +149,12 @@ export class Lanes {
     run.prevRequest = run.nextRequest = undefined
   }
 }
+
+/** Interrupts the current fiber, as the pool would: at once if it is interruptible, else when it becomes so. */
+const interruptSelf = Effect.withFiber((fiber) => {
+  fiber.interruptUnsafe(fiber.id)
+  return Effect.void
+})
 
 /** Whether `run` is being stopped, or its attempt has timed out: it takes no lane back. */
 const unwinding = (run: Run): boolean => run.stopped || run.timedOut
