@@ -328,7 +328,18 @@ export class ThreadPool implements Executor, AskingThreads {
   /** Places what waits, oldest first, as far as threads take it. */
   private placeWaiting(): void {
     if (this.waiting.length === 0) return
-    for (const pending of this.waiting.splice(0)) this.place(pending)
+    const waiting = this.waiting.splice(0)
+    for (let i = 0; i < waiting.length; i++) {
+      const pending = waiting[i]!
+      this.place(pending)
+      // Once one that need not run alone goes back to waiting, no thread has room for the rest:
+      // they wait behind it, not placed one by one in vain (which made each result cost as much
+      // as there were waiting tasks).
+      if (!pending.alone && this.waiting[this.waiting.length - 1] === pending) {
+        for (let rest = i + 1; rest < waiting.length; rest++) this.waiting.push(waiting[rest]!)
+        return
+      }
+    }
   }
 
   private enqueue(thread: Thread, pending: Pending): void {
