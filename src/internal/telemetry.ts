@@ -23,7 +23,7 @@ import * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import * as Names from "../TaskMetrics.ts"
-import type { Run } from "./run.ts"
+import type { TaskDef } from "./taskDef.ts"
 
 // ---------------------------------------------------------------------------
 // metrics
@@ -248,10 +248,24 @@ const sinkOf = (context: Context.Context<never>): Sink => {
 // ---------------------------------------------------------------------------
 // a run's phases
 
+/** What telemetry reads and writes of a run (the pools' `Run`). */
+export interface Observed {
+  readonly def: TaskDef
+  readonly context: Context.Context<never>
+  readonly lane: number
+  id: number
+  sink: Sink
+  figures: TaskFigures
+  startedAt: number
+  queuedAt: number
+  attempt: number
+  span: Tracer.Span | undefined
+}
+
 let lastRunId = 0
 
 /** A run was submitted: it gets its id, its sink and its task's figures. */
-export const submitted = (run: Run): void => {
+export const submitted = (run: Observed): void => {
   run.id = ++lastRunId
   const sink = run.sink = sinkOf(run.context)
   const figures = run.figures = sink.figuresOf(run.def.name)
@@ -259,13 +273,13 @@ export const submitted = (run: Run): void => {
 }
 
 /** A run waits for a lane. */
-export const enqueued = (run: Run): void => {
+export const enqueued = (run: Observed): void => {
   run.figures.queued++
   if (run.sink.timing) run.queuedAt = performance.now()
 }
 
 /** A run leaves the queue for a lane. */
-export const dequeued = (run: Run): void => {
+export const dequeued = (run: Observed): void => {
   const figures = run.figures
   figures.queued--
   if (!run.sink.timing) return
@@ -274,7 +288,7 @@ export const dequeued = (run: Run): void => {
 }
 
 /** A run starts (after `dequeued` if it waited). */
-export const started = (run: Run): void => {
+export const started = (run: Observed): void => {
   const figures = run.figures
   figures.running++
   if (run.startedAt === 0 && run.sink.timing) {
@@ -285,7 +299,7 @@ export const started = (run: Run): void => {
 }
 
 /** A run ended (or was dropped from the queue before it started). */
-export const finished = (run: Run, exit: Exit.Exit<unknown, unknown>, dropped: boolean): void => {
+export const finished = (run: Observed, exit: Exit.Exit<unknown, unknown>, dropped: boolean): void => {
   const figures = run.figures
   if (dropped) figures.queued--
   else {
@@ -298,14 +312,14 @@ export const finished = (run: Run, exit: Exit.Exit<unknown, unknown>, dropped: b
 }
 
 /** An attempt of `run` is about to be retried. */
-export const retried = (run: Run): void => {
+export const retried = (run: Observed): void => {
   run.attempt++
   run.figures.retried++
   run.span?.event("lateral.retry", Context.get(run.context, Clock.Clock).currentTimeNanosUnsafe(), { "lateral.attempt": run.attempt })
 }
 
 /** An attempt of `run` ran out of time. */
-export const timedOut = (run: Run): void => {
+export const timedOut = (run: Observed): void => {
   run.figures.timedOut++
 }
 
@@ -317,7 +331,7 @@ export const timedOut = (run: Run): void => {
  * annotations, for the fiber the run's code runs in; `more` are those its code
  * added on a worker thread.
  */
-export const annotated = (run: Run, context: Context.Context<never>, more?: Readonly<Record<string, unknown>>): Context.Context<never> =>
+export const annotated = (run: Observed, context: Context.Context<never>, more?: Readonly<Record<string, unknown>>): Context.Context<never> =>
   Context.add(
     context,
     References.CurrentLogAnnotations,
@@ -331,7 +345,7 @@ export const annotated = (run: Run, context: Context.Context<never>, more?: Read
  * `effect` (a run's attempts) in a span named after the task, child of the
  * submitter's span, when a tracer is installed; `effect` itself otherwise.
  */
-export const traced = <A, E, R>(run: Run, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+export const traced = <A, E, R>(run: Observed, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   if (!run.sink.tracing) return effect
   const attributes: Record<string, unknown> = {
     "lateral.task": run.def.name,
@@ -352,11 +366,11 @@ export const traced = <A, E, R>(run: Run, effect: Effect.Effect<A, E, R>): Effec
 }
 
 /** The context a run submitted from `run`'s code on another thread gets: `run`'s, under `run`'s span. */
-export const submitterContext = (run: Run): Context.Context<never> =>
+export const submitterContext = (run: Observed): Context.Context<never> =>
   run.span === undefined ? run.context : Context.add(run.context, Tracer.ParentSpan, run.span)
 
 /** `run`'s attempt went to worker thread `thread`. */
-export const onThread = (run: Run, thread: number): void => run.span?.attribute("lateral.thread", thread)
+export const onThread = (run: Observed, thread: number): void => run.span?.attribute("lateral.thread", thread)
 
 /** `effect` as a span when a tracer is installed (for waits such as `TaskPool.join`); `effect` otherwise. */
 export const span = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
