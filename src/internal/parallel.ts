@@ -254,11 +254,6 @@ export class ParallelPool implements Engine {
   private start(run: Run): void {
     this.counters.start(run.def)
     Telemetry.started(run)
-    if (run.onStart) {
-      const onStart = run.onStart
-      run.onStart = undefined
-      onStart()
-    }
     const def = run.def
     let effect: Effect.Effect<unknown, unknown, unknown>
     try {
@@ -276,6 +271,13 @@ export class ParallelPool implements Engine {
     run.fiber = fiber
     run.group.link(run)
     fiber.addObserver((exit) => this.complete(run, exit))
+    // A submitter blocked until this run started goes on only now that the run can be stopped: it may
+    // go on at once, and fail or close the pool, before this returns.
+    if (run.onStart) {
+      const onStart = run.onStart
+      run.onStart = undefined
+      onStart()
+    }
     // The group may have failed while the run was starting, before it was linked.
     if (run.group.failure) this.stop([run])
   }
@@ -417,11 +419,15 @@ export class ParallelPool implements Engine {
   /** Inside a task, `join` waits for that task's descendants: a task cannot wait for itself. */
   joinChildren(run: Run): Effect.Effect<void> {
     if (run.def.submitsRefused !== undefined) return Effect.die(refused(run.def, "use TaskPool.join"))
-    const wait = waitUntil(() => run.subtree <= 1 || this.root.failure !== undefined, [
-      run.childWaiters ??= [],
-      this.idleWaiters
-    ])
-    return Effect.andThen(this.lanes.without(run, wait), this.raiseFailure)
+    const settled = () => run.subtree <= 1 || this.root.failure !== undefined
+    const wait = waitUntil(settled, [run.childWaiters ??= [], this.idleWaiters])
+    // Taking the lane back lets other fibers run first: one that outlived a child may have submitted
+    // a descendant meanwhile, which this join covers too.
+    const join: Effect.Effect<void> = Effect.andThen(
+      this.lanes.without(run, wait),
+      Effect.suspend(() => settled() ? this.raiseFailure : join)
+    )
+    return join
   }
 
   readonly join: Effect.Effect<void> = Effect.withFiber((fiber) => {
