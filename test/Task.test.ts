@@ -233,6 +233,27 @@ describe("Task.group", () => {
       assert.isTrue(tracker.allDone())
     }))
 
+  it.effect("a body that interrupts its caller in its first synchronous steps stops the group's tasks", () =>
+    Effect.gen(function*() {
+      const tracker = fiberTracker()
+      const long = Task.make("long", () => Effect.andThen(tracker.track, Effect.never))
+      let caller: Fiber.Fiber<unknown, unknown> | undefined
+      const body = Effect.gen(function*() {
+        yield* long()
+        yield* long()
+        caller!.interruptUnsafe()
+        yield* long()
+      })
+      const exit = yield* Effect.withFiber((fiber) => {
+        caller = fiber
+        return Task.group(body)
+      }).pipe(Effect.forkChild, Effect.flatMap(Fiber.await))
+      assert.isTrue(Exit.hasInterrupts(exit))
+      // The body runs on in its own fiber until the caller's interruption reaches the group.
+      assert.strictEqual(tracker.count(), 3)
+      assert.isTrue(tracker.allDone())
+    }).pipe(Effect.provide(TaskPool.layer())))
+
   it.effect("a failure in a group inside a task fails that task, and the pool", () =>
     Effect.gen(function*() {
       const parent = Task.make("parent", () => Task.group(Effect.asVoid(fail(6))))

@@ -478,18 +478,25 @@ export class ParallelPool implements Engine {
       const within = this.ownRun(enclosing)
       if (within?.def.submitsRefused !== undefined) return Effect.die(refused(within.def, "open a Task.group"))
       const group = this.openGroup(collect)
-      // The body runs in a fiber of its own so that a failing task can interrupt it.
-      const bodyFiber = Effect.runForkWith(
-        Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
-      )(body)
-      group.interruptBody = () => bodyFiber.interruptUnsafe()
-      // A task may have failed the group while the body ran its first synchronous steps.
-      if (group.failure) bodyFiber.interruptUnsafe()
+      let bodyFiber: Fiber.Fiber<A, E> | undefined = undefined
+      // The body runs in a fiber of its own so that a failing task can interrupt it. It starts inside
+      // the region that stops the group: its first steps run at once, and may interrupt the caller.
+      const begin = Effect.sync(() => {
+        const started = Effect.runForkWith(
+          Context.add(fiber.context as Context.Context<R>, CurrentPlace, { run: enclosing, group })
+        )(body)
+        bodyFiber = started
+        group.interruptBody = () => started.interruptUnsafe()
+        // A task may have failed the group while the body ran its first synchronous steps.
+        if (group.failure) started.interruptUnsafe()
+        return started
+      })
       const stop = Effect.suspend(() => {
+        if (bodyFiber === undefined) return this.settleGroup(group, true, undefined)
         bodyFiber.interruptUnsafe()
         return Effect.andThen(Fiber.await(bodyFiber), this.settleGroup(group, true, undefined))
       })
-      return Fiber.await(bodyFiber).pipe(
+      return Effect.flatMap(begin, Fiber.await).pipe(
         Effect.flatMap((bodyExit) => {
           // A body that failed or was interrupted on its own stops the group's tasks and fails the group.
           const bodyFailed = bodyExit._tag === "Failure" && group.failure === undefined
