@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Clock, Deferred, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Task, TaskError, TaskPool } from "effect-lateral"
 import { bothPools, Boom, concurrency, errorOf, fiberTracker, settle } from "./helpers.ts"
@@ -298,6 +298,27 @@ describe("Task.forEach", () => {
         yield* Fiber.join(interrupted)
         assert.deepStrictEqual(log, ["released", "call ended"])
       }).pipe(Effect.provide(TaskPool.layer({ maxWorkers: 2 }))))
+
+    it.effect("a run woken from a wait goes on before a lane freed meanwhile starts the next item", () =>
+      Effect.gen(function*() {
+        const started: Array<number> = []
+        const failing = Task.make("failing", () => Effect.fail(new Boom({ id: 0 })))
+        const item = Task.make("item", (n: number) =>
+          Effect.andThen(
+            Effect.sync(() => started.push(n)),
+            n === 0 ? Effect.andThen(Effect.sleep(5), Task.group(Effect.asVoid(failing()))) : Effect.sleep(200)
+          ))
+        const failedAt = yield* runFor(
+          1000,
+          Task.forEach([0, 1, 2], item).pipe(
+            Effect.flip,
+            Effect.andThen(Clock.currentTimeMillis),
+            Effect.provide(TaskPool.layer({ maxWorkers: 1, blockWhenSaturated: true }))
+          )
+        )
+        assert.strictEqual(failedAt, 5)
+        assert.deepStrictEqual(started, [0])
+      }))
 
     it.effect("two calls side by side take turns", () =>
       Effect.gen(function*() {

@@ -210,15 +210,18 @@ const runCase = (c: Case) =>
      * `call` 0) it counts against the lanes. It starts interruptibly: a task
      * being stopped runs only its finalizers, without a lane.
      */
-    const work = (call: number, millis: number) =>
-      call === 0 ? Effect.sleep(millis) : Effect.flatMap(Clock.currentTimeMillis, (started) => {
+    const work = (call: number, millis: number) => call === 0 ? Effect.sleep(millis) : runningCode(call, Effect.sleep(millis))
+
+    /** `code` run by `call` (a task) as code that holds a lane: counted against the lanes. */
+    const runningCode = <A, E, R>(call: number, code: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (started) => {
         seen.codeRunning++
         seen.maxCodeRunning = Math.max(seen.maxCodeRunning, seen.codeRunning)
         const running = { call, since: started }
         seen.runningCalls.push(running)
         if (seen.codeRunning === c.maxWorkers) seen.lanesFullSince = { start: started, calls: [...seen.runningCalls] }
         return Effect.ensuring(
-          Effect.sleep(millis),
+          code,
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.sync(() => {
               seen.runningCalls.splice(seen.runningCalls.indexOf(running), 1)
@@ -244,7 +247,8 @@ const runCase = (c: Case) =>
     /** Uses the instance of this call (0: outside tasks), checking nobody else holds it. */
     const useLocal = (call: number, millis: number) =>
       Effect.gen(function*() {
-        const instance = yield* local
+        // Acquiring an instance (which takes `acquireMillis` when none is free) is the task's code too.
+        const instance = yield* (call === 0 ? local : runningCode(call, local))
         if (instance.owner !== undefined && instance.owner !== call) {
           seen.problems.push(`instance ${instance.id} used by call ${call} while call ${instance.owner} holds it`)
         }
@@ -516,6 +520,12 @@ const found: ReadonlyArray<readonly [string, Case]> = [
     "a failure raised through a Task.forEach item that waited for its lane while the next item ran is not a late failure of the forEach",
     JSON.parse(
       '{"maxWorkers": 1, "blockWhenSaturated": true, "acquireMillis": 0, "program": [{"_tag": "forEach", "children": [{"retry": true, "steps": []}, {"retry": true, "steps": [{"_tag": "work", "millis": 5}, {"_tag": "work", "millis": 5}, {"_tag": "group", "children": [{"retry": true, "steps": [{"_tag": "fail"}]}], "handle": false}]}, {"timeout": 30, "retry": true, "steps": [{"_tag": "work", "millis": 5}, {"_tag": "work", "millis": 5}, {"_tag": "work", "millis": 5}]}], "handle": true, "source": "array", "keep": true}]}'
+    ) as Case
+  ],
+  [
+    "a group's caller that waits for a lane held by a task acquiring a worker-local instance is not a late failure",
+    JSON.parse(
+      '{"maxWorkers": 1, "blockWhenSaturated": false, "poolTimeout": 100, "acquireMillis": 30, "program": [{"_tag": "spawn", "child": {"retry": true, "steps": [{"_tag": "spawn", "child": {"retry": true, "steps": [{"_tag": "await", "child": {"retry": true, "steps": [{"_tag": "local", "millis": 5}]}, "handle": true}]}}, {"_tag": "group", "children": [{"retry": true, "steps": [{"_tag": "fail"}, {"_tag": "work", "millis": 5}]}], "handle": true}]}}]}'
     ) as Case
   ]
 ]

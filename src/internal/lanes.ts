@@ -26,6 +26,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Run } from "./run.ts"
+import { noMoments, type WaitMoments } from "./waiters.ts"
 
 export class Lanes {
   readonly size: number
@@ -101,21 +102,46 @@ export class Lanes {
     })
   }
 
-  /** Runs `wait` with `run`'s lane given up, and takes a lane back after it (see above). */
-  without<A, E, R>(run: Run | undefined, wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    if (run === undefined) return wait
+  /**
+   * Runs a wait with `run`'s lane given up, and takes a lane back after it
+   * (see above). The wait tells its moments: the lane is given up only once
+   * its waiter is registered (what the lane then starts may end the wait at
+   * once), and not at all if it never suspends; from the moment it is woken
+   * ready, the run is first in line for a lane, so that a lane freed before
+   * its fiber goes on does not start a queued run ahead of it.
+   */
+  without<A, E, R>(run: Run | undefined, wait: (moments: WaitMoments) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    if (run === undefined) return wait(noMoments)
     return Effect.suspend(() => {
-      if (run.exit !== undefined) return wait
-      this.release(run)
+      if (run.exit !== undefined) return wait(noMoments)
+      let gaveUp = false
+      const moments: WaitMoments = {
+        suspended: () => {
+          gaveUp = true
+          this.release(run)
+        },
+        ready: () => this.reserve(run)
+      }
       // However the wait ends, the run takes a lane back before it goes on, and
       // nothing interrupts that but its unwinding: a timeout around the wait
       // must not let the code after it run without a lane.
-      return Effect.flatMap(Effect.exit(Effect.onExit(wait, () => this.acquire(run, true))), (exit) =>
-        // A run the pool is stopping may see its wait end before its own interruption reaches it
-        // (stopping one run can end another's wait): it must not go on without a lane, so it is
-        // interrupted here. Finalizers, which cannot be, go on.
-        unwinding(run) ? Effect.andThen(interruptSelf, exit) : exit)
+      return Effect.flatMap(
+        Effect.exit(Effect.onExit(wait(moments), () => gaveUp ? this.acquire(run, true) : Effect.void)),
+        (exit) =>
+          // A run the pool is stopping may see its wait end before its own interruption reaches it
+          // (stopping one run can end another's wait): it must not go on without a lane, so it is
+          // interrupted here. Finalizers, which cannot be, go on.
+          gaveUp && unwinding(run) ? Effect.andThen(interruptSelf, exit) : exit
+      )
     })
+  }
+
+  /** `run`'s wait has ended: it is first in line for a lane until its fiber takes one (see `without`). */
+  private reserve(run: Run): void {
+    if (run.lane >= 0 || run.exit !== undefined || unwinding(run) || run.laneWaiters !== undefined) return
+    if (this.available) return this.assign(run)
+    run.laneWaiters = [reserved]
+    this.enqueue(run)
   }
 
   /** `run` unwinds: whatever of it waits for a lane goes on without one. */
@@ -149,6 +175,9 @@ export class Lanes {
     run.prevRequest = run.nextRequest = undefined
   }
 }
+
+/** The waiter of a run that is first in line: its fiber takes the lane when it goes on. */
+const reserved = () => {}
 
 /** Interrupts the current fiber, as the pool would: at once if it is interruptible, else when it becomes so. */
 const interruptSelf = Effect.withFiber((fiber) => {

@@ -36,7 +36,7 @@ import { type AttemptHooks, attempts } from "./attempts.ts"
 import { encodeCall, inlineAttempt, type TaskDef } from "./taskDef.ts"
 import * as Telemetry from "./telemetry.ts"
 import * as Threads from "./threads.ts"
-import { waitUntil, wakeAll, type Waiters } from "./waiters.ts"
+import { waitUntil, type WaitMoments, wakeAll, type Waiters } from "./waiters.ts"
 import { Watchers } from "./watchers.ts"
 
 export interface ParallelOptions {
@@ -165,13 +165,18 @@ export class ParallelPool implements Engine {
     }
     this.enqueue(run)
     if (!this.options.blockWhenSaturated) return Effect.succeed(run)
-    const started = Effect.callback<void>((resume) => {
-      if (run.lane >= 0 || run.exit !== undefined) return resume(Effect.void)
-      run.onStart = () => resume(Effect.void)
-      return Effect.sync(() => {
-        run.onStart = undefined
+    const started = (moments: WaitMoments) =>
+      Effect.callback<void>((resume) => {
+        if (run.lane >= 0 || run.exit !== undefined) return resume(Effect.void)
+        run.onStart = () => {
+          moments.ready()
+          resume(Effect.void)
+        }
+        moments.suspended()
+        return Effect.sync(() => {
+          run.onStart = undefined
+        })
       })
-    })
     // A run dropped from the queue (its group or the pool failed) never started: raise why.
     const submitted = Effect.suspend(() => run.droppedFromQueue ? Effect.failCause(this.failureOf(run)[0]) : Effect.succeed(run))
     return Effect.andThen(this.lanes.without(submitter, started), submitted)
@@ -405,7 +410,7 @@ export class ParallelPool implements Engine {
       return exit._tag === "Success" ? exit : Effect.failCause(this.failureOf(run)[0])
     })
     if (run.exit) return result
-    const finished = waitUntil(() => run.exit !== undefined, [run.waiters ??= []])
+    const finished = (moments: WaitMoments) => waitUntil(() => run.exit !== undefined, [run.waiters ??= []], moments)
     return Effect.andThen(this.lanes.without(waiter, finished), result)
   }
 
@@ -420,7 +425,7 @@ export class ParallelPool implements Engine {
   joinChildren(run: Run): Effect.Effect<void> {
     if (run.def.submitsRefused !== undefined) return Effect.die(refused(run.def, "use TaskPool.join"))
     const settled = () => run.subtree <= 1 || this.root.failure !== undefined
-    const wait = waitUntil(settled, [run.childWaiters ??= [], this.idleWaiters])
+    const wait = (moments: WaitMoments) => waitUntil(settled, [run.childWaiters ??= [], this.idleWaiters], moments)
     // Taking the lane back lets other fibers run first: one that outlived a child may have submitted
     // a descendant meanwhile, which this join covers too.
     const join: Effect.Effect<void> = Effect.andThen(
@@ -464,7 +469,8 @@ export class ParallelPool implements Engine {
         return settled
       })
     }
-    const settledOrFailed = waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters])
+    const settledOrFailed = (moments: WaitMoments) =>
+      waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters], moments)
     return Effect.andThen(
       this.lanes.without(waiter, settledOrFailed),
       Effect.suspend(() => group.failure ? Effect.andThen(settled, Effect.failCause(group.failure)) : Effect.void)
@@ -556,7 +562,8 @@ export class ParallelPool implements Engine {
       else this.activate(feed)
     })
     const settled = waitUntil(() => group.pending === 0, [group.waiters])
-    const settledOrFailed = waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters])
+    const settledOrFailed = (moments: WaitMoments) =>
+      waitUntil(() => group.pending === 0 || group.failure !== undefined, [group.waiters], moments)
     const outcome = Effect.suspend(() => {
       if (group.failure === undefined) return Effect.succeed(group.ordered)
       this.endFeed(feed)
