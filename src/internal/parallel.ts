@@ -98,7 +98,6 @@ export class ParallelPool implements Engine {
   /** Runs waiting for a lane to start, oldest first. */
   private queueHead: Run | undefined = undefined
   private queueTail: Run | undefined = undefined
-  private queued = 0
   private draining = false
   readonly root: RunGroup
   private readonly groups = new Set<RunGroup>()
@@ -131,10 +130,15 @@ export class ParallelPool implements Engine {
       this.lastContext = fiber.context
     }
     const place = this.lastPlace
-    const group = place !== undefined && place.group.owner === this ? place.group : this.root
+    const group = this.groupOf(place)
     const encoded = this.encode(def, args)
     if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
     return this.submitRun(def, args, encoded.success, fiber.context, group, this.ownRun(place?.run))
+  }
+
+  /** The group a fiber at `place` submits into: its own if it is one of this pool's, else the root. */
+  private groupOf(place: Place | undefined): RunGroup {
+    return place !== undefined && place.group.owner === this ? place.group : this.root
   }
 
   /** `run` if it is one of this pool's runs (an inner pool's tasks see the outer pool's runs). */
@@ -196,7 +200,6 @@ export class ParallelPool implements Engine {
   }
 
   private enqueue(run: Run): void {
-    this.queued++
     this.counters.queue(run.def, 1)
     Telemetry.enqueued(run)
     if (this.queueTail) this.queueTail.nextQueued = run
@@ -228,7 +231,6 @@ export class ParallelPool implements Engine {
         this.queueHead = run.nextQueued
         if (this.queueHead === undefined) this.queueTail = undefined
         run.nextQueued = undefined
-        this.queued--
         this.counters.queue(run.def, -1)
         Telemetry.dequeued(run)
         this.lanes.assign(run)
@@ -360,7 +362,6 @@ export class ParallelPool implements Engine {
     for (let run = this.queueHead; run !== undefined; run = run.nextQueued) {
       if (group === undefined || run.group === group) {
         dropped.push(run)
-        this.queued--
         this.counters.queue(run.def, -1)
       } else {
         if (kept) kept.nextQueued = run
@@ -552,7 +553,7 @@ export class ParallelPool implements Engine {
   ): Effect.Effect<Array<unknown> | undefined, unknown> => {
     const place = fiber.getRef(CurrentPlace)
     const submitter = this.ownRun(place?.run)
-    const refusal = this.refusal(def, place !== undefined && place.group.owner === this ? place.group : this.root, submitter)
+    const refusal = this.refusal(def, this.groupOf(place), submitter)
     if (refusal !== undefined) return refusal
     const group = this.openGroup(undefined)
     const feed = new Feed(def, fiber.context, group, submitter, items, keep)
@@ -655,7 +656,7 @@ export class ParallelPool implements Engine {
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
     Effect.withFiber((fiber) => this.locals.get(this.ownRun(fiber.getRef(CurrentPlace)?.run) ?? this.outside, key, acquire))
 
-  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(this.queued, this.executor?.threads() ?? 0))
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(this.executor?.threads() ?? 0))
 
   private readonly watchers = new Watchers()
   readonly closed = this.watchers.closed

@@ -105,7 +105,7 @@ class SerialPool implements Engine {
 
   readonly local = <A, E, R>(key: object, acquire: Effect.Effect<A, E, R>) => this.locals.get(this.holder, key, acquire)
 
-  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(0, 0))
+  readonly stats: Effect.Effect<Stats> = Effect.sync(() => this.counters.stats(0))
 
   /** The scope's finalizer: a program that succeeded still fails with the pool's failure. */
   close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, unknown> {

@@ -25,7 +25,7 @@ export interface Stats extends TaskStats {
 }
 
 /** Counters of runs: the pool's, and each task's. */
-class RunCounts {
+class RunCounts implements TaskStats {
   submitted = 0
   succeeded = 0
   failed = 0
@@ -35,19 +35,20 @@ class RunCounts {
 }
 
 /**
- * The counters every pool keeps, in all and by task. The pools call these at
- * each step of a run; a loop submits one task over and over, so that task's
- * counters are kept at hand.
+ * The counters every pool keeps, in all and by task name (two tasks of one
+ * name, in different modules, are one row). The pools call these at each step
+ * of a run; a loop submits one task over and over, so that task's counters
+ * are kept at hand.
  */
 export class Counters extends RunCounts {
-  private readonly tasks = new Map<TaskDef, RunCounts>()
+  private readonly tasks = new Map<string, RunCounts>()
   private lastTask: TaskDef | undefined = undefined
   private lastCounts: RunCounts | undefined = undefined
 
   private of(task: TaskDef): RunCounts {
     if (task === this.lastTask) return this.lastCounts!
-    let counts = this.tasks.get(task)
-    if (counts === undefined) this.tasks.set(task, counts = new RunCounts())
+    let counts = this.tasks.get(task.name)
+    if (counts === undefined) this.tasks.set(task.name, counts = new RunCounts())
     this.lastTask = task
     this.lastCounts = counts
     return counts
@@ -58,8 +59,9 @@ export class Counters extends RunCounts {
     this.of(task).submitted++
   }
 
-  /** A run of `task` waits for a lane (+1) or leaves the queue (-1); the pool counts its queue itself. */
+  /** A run of `task` waits for a lane (+1) or leaves the queue (-1). */
   queue(task: TaskDef, change: 1 | -1): void {
+    this.queued += change
     this.of(task).queued += change
   }
 
@@ -94,27 +96,16 @@ export class Counters extends RunCounts {
     return exit.cause
   }
 
-  stats(queued: number, threads: number): Stats {
+  stats(threads: number): Stats {
     const byTask: Record<string, TaskStats> = {}
-    for (const [task, counts] of this.tasks) {
-      // Two tasks of one name (in different modules) are one row.
-      const seen = byTask[task.name]
-      byTask[task.name] = seen === undefined ? { ...counts } : {
-        submitted: seen.submitted + counts.submitted,
-        succeeded: seen.succeeded + counts.succeeded,
-        failed: seen.failed + counts.failed,
-        interrupted: seen.interrupted + counts.interrupted,
-        running: seen.running + counts.running,
-        queued: seen.queued + counts.queued
-      }
-    }
+    for (const [name, counts] of this.tasks) byTask[name] = { ...counts }
     return {
       submitted: this.submitted,
       succeeded: this.succeeded,
       failed: this.failed,
       interrupted: this.interrupted,
       running: this.running,
-      queued,
+      queued: this.queued,
       threads,
       byTask
     }
