@@ -80,14 +80,18 @@ export class Feed {
   readonly depth: number
   /** An array's items are read by index (faster than its iterator); other iterables' through their iterator. */
   private readonly array: ReadonlyArray<unknown> | undefined
-  /** Another iterable, until its iterator is made at the first take (making it may throw). */
-  private iterable: Iterable<unknown> | undefined
+  /** Another iterable, and its iterator, made at the first take (making it may throw). */
+  private readonly iterable: Iterable<unknown> | undefined
   private iterator: Iterator<unknown> | undefined = undefined
   /** A stream's producer, and the chunk it waits on. */
   private producer: Fiber.Fiber<void, unknown> | undefined = undefined
   private chunk: ReadonlyArray<unknown> | undefined = undefined
   private chunkIndex = 0
   private chunkTaken: (() => void) | undefined = undefined
+  /** The producer of a chunk taken whole, let go by `afterTake`. */
+  private resume: (() => void) | undefined = undefined
+  /** Set once `end` has run. */
+  finished = false
 
   constructor(
     def: TaskDef,
@@ -148,8 +152,6 @@ export class Feed {
     return item
   }
 
-  private resume: (() => void) | undefined = undefined
-
   /** Lets the producer pull the next chunk, once the item just taken has been counted. */
   afterTake(): void {
     const resume = this.resume
@@ -209,7 +211,4 @@ export class Feed {
     }
     return true
   }
-
-  /** Set once `end` has run. */
-  finished = false
 }
